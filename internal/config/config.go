@@ -1,0 +1,137 @@
+// Package config parses the settings every flagstream command shares.
+//
+// Each setting is a command-line flag with an environment fallback whose name
+// is derived from the flag by [EnvName], so the two cannot drift apart. An
+// explicit flag wins over the environment, which wins over the default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// Config holds the settings shared by flagd, ingest and aggregate.
+type Config struct {
+	RedisURL      string
+	NATSURL       string
+	ClickHouseDSN string
+	HTTPAddr      string
+	TokensFile    string
+	LogLevel      zerolog.Level
+}
+
+// DefaultHTTPAddr is each service's listen address when none is given. Loopback by
+// default: a service without tokens must not be reachable from other hosts.
+var DefaultHTTPAddr = map[string]string{
+	"flagd":     "127.0.0.1:8080",
+	"ingest":    "127.0.0.1:8081",
+	"aggregate": "127.0.0.1:8082",
+}
+
+// Parse reads args (without the program name) and the environment through
+// getenv. extra, if not nil, registers a command's own flags on the same set, so
+// they get environment fallbacks too; it may be nil.
+func Parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := Config{LogLevel: zerolog.InfoLevel}
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL; several comma-separated addresses for a cluster")
+	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL, comma-separated for a cluster")
+	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[name], "HTTP listen address")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of `scope token` lines; without it the service listens on loopback only")
+	fs.Func("log-level", "trace, debug, info, warn or error (default info)", func(s string) error {
+		l, err := zerolog.ParseLevel(strings.ToLower(s))
+		if err != nil || s == "" {
+			return fmt.Errorf("unknown log level %q", s)
+		}
+		c.LogLevel = l
+		return nil
+	})
+	if extra != nil {
+		extra(fs)
+	}
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) { // environment first, so an explicit flag wins
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", EnvName(f.Name), err))
+			}
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%s: %w (run with -h for the flags)", name, err)
+	}
+	if fs.NArg() > 0 && extra == nil {
+		return Config{}, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return c, c.validate()
+}
+
+// EnvName maps a flag name to its environment variable: "redis-url" → "FLAGSTREAM_REDIS_URL".
+func EnvName(flagName string) string {
+	return "FLAGSTREAM_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err))
+	}
+	for _, u := range strings.Split(c.RedisURL, ",") {
+		if err := checkURL("redis-url", strings.TrimSpace(u), "redis", "rediss"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if err := checkURL("nats-url", strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := checkURL("clickhouse-dsn", c.ClickHouseDSN, "clickhouse", "tcp"); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkURL reports a malformed URL without echoing it, since it may hold a password.
+func checkURL(name, raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%s: not a URL", name)
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" {
+				return fmt.Errorf("%s: no host in %s", name, Redact(raw))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: scheme %q is not one of %s", name, u.Scheme, strings.Join(schemes, ", "))
+}
+
+// Redact returns a URL (or comma-separated URLs) with any password replaced, fit for logs.
+func Redact(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<unparseable url>"
+			continue
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,239 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Exposure is what the OnExposure hook receives: an evaluation put a user into
+// a variant by the bucket.
+type Exposure struct {
+	Flag    string
+	Variant string
+	UserID  string
+	Version int64
+}
+
+// ClientOptions configures a Client. The zero value is usable.
+type ClientOptions struct {
+	// ResyncInterval is how often every flag is reloaded, so that a missed
+	// change notice heals. Default 30s.
+	ResyncInterval time.Duration
+	// OnExposure, if set, is called synchronously for each evaluation that
+	// assigns a variant. It must be fast and must not block (flagd hands the
+	// exposure to a bounded buffer).
+	OnExposure func(Exposure)
+	// OnProblem, if set, is called once per flag version that the admin API
+	// would refuse but that is served anyway (see [Flag.Problem]), and for flags
+	// that cannot be decoded at all (then the flag is not served).
+	OnProblem func(key string, err error)
+	// OnError, if set, is called when a reload from Redis fails; the client keeps
+	// serving the flags it has and tries again.
+	OnError func(err error)
+}
+
+// snapshot is an immutable view of all flags; a new one replaces it whole.
+type snapshot struct {
+	flags    map[string]*Flag
+	loadedAt time.Time // time of the last full resync
+}
+
+// Client keeps every flag in memory and evaluates without touching Redis.
+// Reads take no lock: they load an atomically swapped immutable snapshot. One
+// goroutine applies change notices and the periodic resync, so updates are
+// serialised. Safe for concurrent use; Close stops its goroutines.
+type Client struct {
+	store *Store
+	opts  ClientOptions
+	snap  atomic.Pointer[snapshot]
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	problemsMu sync.Mutex
+	reported   map[string]int64 // key → version whose problem was reported
+}
+
+// NewClient loads every flag and starts following changes. It fails if the
+// first load fails (the caller decides whether to retry).
+func NewClient(ctx context.Context, store *Store, opts ClientOptions) (*Client, error) {
+	if opts.ResyncInterval <= 0 {
+		opts.ResyncInterval = 30 * time.Second
+	}
+	c := &Client{store: store, opts: opts, done: make(chan struct{}), reported: map[string]int64{}}
+	// Subscribe before the first load: a change made in between is then
+	// either in the load or in a notice, never in neither.
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	sub := store.rdb.Subscribe(bg, store.keys.channel)
+	if _, err := sub.Receive(ctx); err != nil { // wait for the subscription confirmation
+		cancel()
+		_ = sub.Close()
+		return nil, fmt.Errorf("subscribe to %s: %w", store.keys.channel, err)
+	}
+	if err := c.resync(ctx); err != nil {
+		cancel()
+		_ = sub.Close()
+		return nil, err
+	}
+	go c.follow(bg, sub)
+	return c, nil
+}
+
+// Evaluate evaluates a flag from memory and reports an exposure through
+// OnExposure when the result assigns a variant.
+func (c *Client) Evaluate(key string, ec EvalContext) Result {
+	r := Evaluate(c.snap.Load().flags[key], ec)
+	if c.opts.OnExposure != nil && r.Exposed() {
+		c.opts.OnExposure(Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version})
+	}
+	return r
+}
+
+// Flag returns the cached flag, or nil. The flag must not be modified.
+func (c *Client) Flag(key string) *Flag { return c.snap.Load().flags[key] }
+
+// Flags returns every cached flag, keyed by name. The map and flags must not
+// be modified.
+func (c *Client) Flags() map[string]*Flag { return c.snap.Load().flags }
+
+// LastResync is the time of the last successful full reload.
+func (c *Client) LastResync() time.Time { return c.snap.Load().loadedAt }
+
+// Close stops following changes. Evaluations keep answering from the last snapshot.
+func (c *Client) Close() error {
+	c.once.Do(func() {
+		c.cancel()
+		<-c.done
+	})
+	return nil
+}
+
+func (c *Client) follow(ctx context.Context, sub *redis.PubSub) {
+	defer close(c.done)
+	defer sub.Close()
+	// ChannelWithSubscriptions also delivers the re-subscription go-redis makes
+	// after a lost connection; notices sent while it was away are lost, so a
+	// resync follows.
+	msgs := sub.ChannelWithSubscriptions()
+	tick := time.NewTicker(c.opts.ResyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.report(c.resync(ctx))
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					c.report(c.resync(ctx))
+				}
+			case *redis.Message:
+				c.report(c.apply(ctx, m.Payload))
+			}
+		}
+	}
+}
+
+func (c *Client) report(err error) {
+	if err != nil && c.opts.OnError != nil && !errors.Is(err, context.Canceled) {
+		c.opts.OnError(err)
+	}
+}
+
+// resync replaces the snapshot with everything in Redis.
+func (c *Client) resync(ctx context.Context) error {
+	flags, broken, err := c.store.All(ctx)
+	if err != nil {
+		return fmt.Errorf("resync flags: %w", err)
+	}
+	m := make(map[string]*Flag, len(flags))
+	for _, f := range flags {
+		m[f.Key] = f
+		c.checkProblem(f)
+	}
+	for _, b := range broken {
+		c.problem(b.Key, -1, b)
+	}
+	c.snap.Store(&snapshot{flags: m, loadedAt: time.Now()})
+	return nil
+}
+
+// apply handles one change notice by reloading that flag.
+func (c *Client) apply(ctx context.Context, payload string) error {
+	var ch Change
+	if err := json.Unmarshal([]byte(payload), &ch); err != nil || ch.Flag == "" {
+		return fmt.Errorf("change notice %q: not {\"action\":...,\"flag\":...}", truncate(payload, 200))
+	}
+	f, err := c.store.Get(ctx, ch.Flag)
+	var broken *LoadError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		c.replace(ch.Flag, nil)
+		return nil
+	case errors.As(err, &broken): // unreadable data is not served, as in a resync
+		c.problem(ch.Flag, -1, broken)
+		c.replace(ch.Flag, nil)
+		return nil
+	case err != nil:
+		return err // Redis away: keep what we have; the resync heals
+	}
+	c.checkProblem(f)
+	c.replace(ch.Flag, f)
+	return nil
+}
+
+// replace swaps in a copy of the snapshot with one flag changed (nil: removed).
+func (c *Client) replace(key string, f *Flag) {
+	old := c.snap.Load()
+	m := make(map[string]*Flag, len(old.flags)+1)
+	for k, v := range old.flags {
+		m[k] = v
+	}
+	if f == nil {
+		delete(m, key)
+	} else {
+		m[key] = f
+	}
+	c.snap.Store(&snapshot{flags: m, loadedAt: old.loadedAt})
+}
+
+func (c *Client) checkProblem(f *Flag) {
+	if err := f.Problem(); err != nil {
+		c.problem(f.Key, f.Version, err)
+	}
+}
+
+// problem reports a flag's problem once per version.
+func (c *Client) problem(key string, version int64, err error) {
+	if c.opts.OnProblem == nil {
+		return
+	}
+	c.problemsMu.Lock()
+	v, seen := c.reported[key]
+	c.reported[key] = version
+	c.problemsMu.Unlock()
+	if !seen || v != version {
+		c.opts.OnProblem(key, err)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

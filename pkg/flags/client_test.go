@@ -1,0 +1,192 @@
+package flags_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/pkg/flags"
+)
+
+// waitFor polls cond every 5 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cond()
+}
+
+func newClient(t *testing.T, s *flags.Store, opts flags.ClientOptions) *flags.Client {
+	t.Helper()
+	c, err := flags.NewClient(ctxT(t), s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestClientFollowsWritesOfAnotherStore(t *testing.T) {
+	writer, rdb, prefix := newStore(t)
+	ctx := ctxT(t)
+	// A second store on its own connection stands for another flagd or app.
+	reader := flags.NewStore(rdb, flags.WithKeyPrefix(prefix))
+	c := newClient(t, reader, flags.ClientOptions{ResyncInterval: time.Hour})
+
+	if _, err := writer.Put(ctx, &flags.Flag{Key: "checkout", Status: flags.StatusDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Second, func() bool { f := c.Flag("checkout"); return f != nil && f.Version == 1 }) {
+		t.Fatal("created flag not seen within a second")
+	}
+	if _, err := writer.Put(ctx, &flags.Flag{Key: "checkout", Status: flags.StatusEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Second, func() bool { return c.Evaluate("checkout", flags.EvalContext{}).Enabled }) {
+		t.Fatal("update not seen within a second")
+	}
+	if err := writer.Delete(ctx, "checkout"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Second, func() bool { return c.Flag("checkout") == nil }) {
+		t.Fatal("delete not seen within a second")
+	}
+	if r := c.Evaluate("checkout", flags.EvalContext{}); r.ErrorCode != flags.ErrorFlagNotFound {
+		t.Errorf("deleted flag evaluates to %+v", r)
+	}
+}
+
+// A change whose notice never went out (written by a tool that does not
+// publish) is picked up by the periodic resync.
+func TestClientResyncHealsLostNotice(t *testing.T) {
+	s, rdb, p := newStore(t)
+	ctx := ctxT(t)
+	c := newClient(t, s, flags.ClientOptions{ResyncInterval: 200 * time.Millisecond})
+	rdb.HSet(ctx, p+"feature_flags:data:silent", map[string]any{"name": "silent", "status": "enabled"})
+	rdb.SAdd(ctx, p+"feature_flags", "silent")
+	if !waitFor(3*time.Second, func() bool { return c.Flag("silent") != nil }) {
+		t.Fatal("flag written without a notice not picked up by the resync")
+	}
+	if !c.Evaluate("silent", flags.EvalContext{}).Enabled {
+		t.Error("resynced flag not enabled")
+	}
+}
+
+func TestClientReportsExposuresAndProblems(t *testing.T) {
+	s, rdb, p := newStore(t)
+	ctx := ctxT(t)
+	if _, err := s.Put(ctx, &flags.Flag{Key: "exp", Status: flags.StatusEnabled,
+		Variants: flags.Variants{{Name: "control", Weight: 50}, {Name: "treatment", Weight: 50}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, &flags.Flag{Key: "plain", Status: flags.StatusEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, p+"feature_flags:data:odd", map[string]any{"name": "odd", "status": "enabled", "variants": `{"a": 10}`})
+	rdb.SAdd(ctx, p+"feature_flags", "odd")
+
+	var mu sync.Mutex
+	var exposures []flags.Exposure
+	problems := map[string]int{}
+	c := newClient(t, s, flags.ClientOptions{
+		OnExposure: func(e flags.Exposure) { mu.Lock(); exposures = append(exposures, e); mu.Unlock() },
+		OnProblem:  func(key string, err error) { mu.Lock(); problems[key]++; mu.Unlock() },
+	})
+	c.Evaluate("exp", flags.EvalContext{UserID: "u1"})
+	c.Evaluate("exp", flags.EvalContext{UserID: "u1"}) // repeated evaluations are still reported
+	c.Evaluate("exp", flags.EvalContext{})             // no user: no exposure
+	c.Evaluate("plain", flags.EvalContext{UserID: "u1"})
+	c.Evaluate("missing", flags.EvalContext{UserID: "u1"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exposures) != 2 || exposures[0].Flag != "exp" || exposures[0].UserID != "u1" || exposures[0].Version != 1 || exposures[0].Variant == "" {
+		t.Errorf("exposures = %+v, want two for exp/u1", exposures)
+	}
+	if problems["odd"] != 1 || len(problems) != 1 {
+		t.Errorf("problems = %v, want odd once", problems)
+	}
+}
+
+// Many goroutines evaluate while flags change; run with -race.
+func TestClientConcurrentEvaluateWhileWriting(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	for i := range 20 {
+		if _, err := s.Put(ctx, &flags.Flag{Key: fmt.Sprintf("f%d", i), Status: flags.StatusPercentage, Percentage: 50,
+			Variants: flags.Variants{{Name: "a", Weight: 50}, {Name: "b", Weight: 50}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var exposed atomic.Int64
+	c := newClient(t, s, flags.ClientOptions{ResyncInterval: 50 * time.Millisecond,
+		OnExposure: func(flags.Exposure) { exposed.Add(1) }})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := c.Evaluate(fmt.Sprintf("f%d", i%20), flags.EvalContext{UserID: fmt.Sprintf("u%d-%d", g, i)})
+				if r.Enabled && r.Variant != "a" && r.Variant != "b" {
+					t.Errorf("enabled with variant %q", r.Variant)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		pctv := float64(i % 101)
+		if _, err := s.Put(ctx, &flags.Flag{Key: fmt.Sprintf("f%d", i%20), Status: flags.StatusPercentage, Percentage: pctv,
+			Variants: flags.Variants{{Name: "a", Weight: 50}, {Name: "b", Weight: 50}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	// Every flag's last write must be what the client serves in the end.
+	if !waitFor(2*time.Second, func() bool {
+		for i := 180; i < 200; i++ {
+			f := c.Flag(fmt.Sprintf("f%d", i%20))
+			if f == nil || f.Percentage != float64(i%101) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Error("client did not converge on the last writes")
+	}
+	if exposed.Load() == 0 {
+		t.Error("no exposures reported")
+	}
+}
+
+func TestClientCloseStopsFollowing(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	c, err := flags.NewClient(ctx, s, flags.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close() // idempotent
+	if _, err := s.Put(context.Background(), &flags.Flag{Key: "late", Status: flags.StatusEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if c.Flag("late") != nil {
+		t.Error("a closed client still follows changes")
+	}
+}
