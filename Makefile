@@ -55,7 +55,7 @@ test: ## start the services and run every test with -race; fails if any test ski
 test-unit: ## the tests that need no services (integration tests skip)
 	$(GO) test -race -count=1 ./...
 
-bench: ## start the services, run every benchmark, print a table (raw output in .run/bench.txt)
+bench: ## start the services, run every Go benchmark and the wrk HTTP benchmark, print tables (raw output in .run/bench*)
 	@mkdir -p $(RUN)
 	@eval "$$($(SERVICES) up)"; \
 	export FLAGSTREAM_TEST_REDIS_URL=$$FLAGSTREAM_REDIS_URL \
@@ -63,4 +63,5 @@ bench: ## start the services, run every benchmark, print a table (raw output in 
 	       FLAGSTREAM_TEST_CLICKHOUSE_DSN=$$FLAGSTREAM_CLICKHOUSE_DSN \
 	       FLAGSTREAM_TEST_NOSKIP=1; \
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee $(RUN)/bench.txt | grep -E '^(ok|FAIL|panic)' ; \
-	awk -f scripts/benchtable.awk $(RUN)/bench.txt
+	awk -f scripts/benchtable.awk $(RUN)/bench.txt; \
+	scripts/bench-http.sh

@@ -25,6 +25,14 @@ type Config struct {
 	HTTPAddr      string
 	TokensFile    string
 	LogLevel      zerolog.Level
+	// RedisPrefix puts every Redis key under a prefix (the seed's code knows
+	// none; for several environments on one Redis, and for tests).
+	RedisPrefix string
+	// NATSNamespace prefixes stream and subject names (see events.NewNames).
+	NATSNamespace string
+	// StreamMaxBytes bounds each JetStream stream (0: the events package's
+	// default); JetStream reserves it on the server when a stream is made.
+	StreamMaxBytes int64
 }
 
 // DefaultHTTPAddr is each service's listen address when none is given. Loopback by
@@ -47,6 +55,9 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[name], "HTTP listen address")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of `scope token` lines; without it the service listens on loopback only")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
+	fs.StringVar(&c.NATSNamespace, "nats-namespace", "", "prefix for NATS stream and subject names (empty: FLAGSTREAM_RAW, flagstream.raw.>, ...)")
+	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", 0, "bytes each JetStream stream keeps, reserved on the server (0: 1 GiB)")
 	fs.Func("log-level", "trace, debug, info, warn or error (default info)", func(s string) error {
 		l, err := zerolog.ParseLevel(strings.ToLower(s))
 		if err != nil || s == "" {

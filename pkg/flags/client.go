@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,17 @@ type ClientOptions struct {
 // snapshot is an immutable view of all flags; a new one replaces it whole.
 type snapshot struct {
 	flags    map[string]*Flag
+	keys     []string  // sorted, for bulk evaluation in a stable order
 	loadedAt time.Time // time of the last full resync
+}
+
+func newSnapshot(m map[string]*Flag, loadedAt time.Time) *snapshot {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return &snapshot{flags: m, keys: keys, loadedAt: loadedAt}
 }
 
 // Client keeps every flag in memory and evaluates without touching Redis.
@@ -104,6 +115,9 @@ func (c *Client) Flag(key string) *Flag { return c.snap.Load().flags[key] }
 // Flags returns every cached flag, keyed by name. The map and flags must not
 // be modified.
 func (c *Client) Flags() map[string]*Flag { return c.snap.Load().flags }
+
+// Keys returns the names of every cached flag, sorted. The slice must not be modified.
+func (c *Client) Keys() []string { return c.snap.Load().keys }
 
 // LastResync is the time of the last successful full reload.
 func (c *Client) LastResync() time.Time { return c.snap.Load().loadedAt }
@@ -168,7 +182,7 @@ func (c *Client) resync(ctx context.Context) error {
 	for _, b := range broken {
 		c.problem(b.Key, -1, b)
 	}
-	c.snap.Store(&snapshot{flags: m, loadedAt: time.Now()})
+	c.snap.Store(newSnapshot(m, time.Now()))
 	return nil
 }
 
@@ -208,7 +222,7 @@ func (c *Client) replace(key string, f *Flag) {
 	} else {
 		m[key] = f
 	}
-	c.snap.Store(&snapshot{flags: m, loadedAt: old.loadedAt})
+	c.snap.Store(newSnapshot(m, old.loadedAt))
 }
 
 func (c *Client) checkProblem(f *Flag) {

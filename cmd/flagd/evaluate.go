@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/pkg/flags"
+)
+
+// The native evaluation API: the engine's result as it is.
+
+type evaluateRequest struct {
+	Flag    string         `json:"flag"`
+	Context map[string]any `json:"context"`
+}
+
+type evaluation struct {
+	Flag      string       `json:"flag"`
+	Enabled   bool         `json:"enabled"`
+	Variant   *string      `json:"variant"` // null when none
+	Reason    flags.Reason `json:"reason"`
+	Version   int64        `json:"version"`
+	ErrorCode string       `json:"error_code,omitempty"`
+}
+
+func toEvaluation(key string, r flags.Result) evaluation {
+	e := evaluation{Flag: key, Enabled: r.Enabled, Reason: r.Reason, Version: r.Version, ErrorCode: string(r.ErrorCode)}
+	if r.Variant != "" {
+		v := r.Variant
+		e.Variant = &v
+	}
+	return e
+}
+
+func (a *api) readyClient() (*flags.Client, error) {
+	c := a.client.Load()
+	if c == nil {
+		return nil, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, errNotLoaded)
+	}
+	return c, nil
+}
+
+func (a *api) evaluateOne() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		c, err := a.readyClient()
+		var req evaluateRequest
+		if err == nil {
+			req, err = httpapi.Decode[evaluateRequest](w, r, evalBodyLimit)
+		}
+		if err == nil && req.Flag == "" {
+			err = fmt.Errorf("%w: flag is required", httpapi.ErrBadRequest)
+		}
+		var ec flags.EvalContext
+		if err == nil {
+			ec, err = nativeContext(req.Context)
+		}
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		f := c.Flag(req.Flag)
+		res := c.Evaluate(req.Flag, ec)
+		a.metrics.evaluated(f, res, start)
+		if res.ErrorCode == flags.ErrorFlagNotFound {
+			httpapi.WriteError(w, r, fmt.Errorf("flag %q: %w", req.Flag, flags.ErrNotFound))
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, toEvaluation(req.Flag, res))
+	})
+}
+
+type evaluateAllRequest struct {
+	Context map[string]any `json:"context"`
+}
+
+func (a *api) evaluateAll() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		c, err := a.readyClient()
+		var req evaluateAllRequest
+		if err == nil {
+			req, err = httpapi.Decode[evaluateAllRequest](w, r, evalBodyLimit)
+		}
+		var ec flags.EvalContext
+		if err == nil {
+			ec, err = nativeContext(req.Context)
+		}
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		keys := c.Keys()
+		out := make([]evaluation, 0, len(keys))
+		for _, key := range keys {
+			f := c.Flag(key)
+			res := c.Evaluate(key, ec)
+			a.metrics.evaluated(f, res, start)
+			if res.ErrorCode != flags.ErrorFlagNotFound {
+				out = append(out, toEvaluation(key, res))
+			}
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"flags": out})
+	})
+}
+
+func nativeContext(raw map[string]any) (flags.EvalContext, error) {
+	ec, err := evalContext(raw, "user_id")
+	if err != nil {
+		return ec, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
+	}
+	return ec, nil
+}

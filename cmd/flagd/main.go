@@ -1,0 +1,181 @@
+// Command flagd serves flag evaluations (OFREP and native), the admin API and
+// rollouts, and publishes an exposure event for every evaluation that puts a
+// user into a variant.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on --pprof-addr
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flagstream/flagstream/internal/config"
+	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/pkg/events"
+	"github.com/flagstream/flagstream/pkg/flags"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "flagd:", err)
+		os.Exit(1)
+	}
+}
+
+// options are flagd's own settings beside the shared ones.
+type options struct {
+	exposureBuffer int
+	resync         time.Duration
+	pprofAddr      string
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	var o options
+	cfg, err := config.Parse("flagd", args, getenv, func(fs *flag.FlagSet) {
+		fs.IntVar(&o.exposureBuffer, "exposure-buffer", 100_000, "exposure events held in memory while NATS is slow or away; more are dropped and counted")
+		fs.DurationVar(&o.resync, "resync-interval", 30*time.Second, "full reload of every flag from Redis, healing missed change notices")
+		fs.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for Go's /debug/pprof (off when empty)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
+		return fmt.Errorf("nats-namespace: %w", err)
+	}
+	log := config.NewLogger(out, "flagd", cfg.LogLevel)
+	tokens, err := httpapi.LoadTokens(cfg.TokensFile)
+	if err != nil {
+		return err
+	}
+	if err := httpapi.CheckListen(cfg.HTTPAddr, tokens); err != nil {
+		return err
+	}
+
+	rdb, err := connect.Redis(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	nc, err := connect.NATS(cfg.NATSURL, "flagd")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	names := events.NewNames(cfg.NATSNamespace)
+	m := newMetrics()
+	pub := events.NewPublisher(js, names, events.PublisherOptions{
+		Buffer: o.exposureBuffer,
+		OnDrop: m.dropped(log),
+		Log:    log,
+	})
+	m.watchPublisher(pub)
+	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
+	a := &api{store: store, tokens: tokens, metrics: m, log: log}
+
+	g, ctx := errgroup.WithContext(ctx)
+	// The publisher outlives the HTTP server: it flushes what evaluations
+	// enqueued until the very last request.
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Run(pubCtx) }()
+
+	g.Go(func() error {
+		return connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
+			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+		})
+	})
+	g.Go(func() error {
+		var c *flags.Client
+		err := connect.Retry(ctx, log, "redis", config.Redact(cfg.RedisURL), func(ctx context.Context) error {
+			var err error
+			c, err = flags.NewClient(ctx, store, flags.ClientOptions{
+				ResyncInterval: o.resync,
+				OnExposure: func(e flags.Exposure) {
+					pub.Enqueue(events.Event{Type: events.TypeExposure, Experiment: e.Flag, Variant: e.Variant,
+						UserID: e.UserID, FlagVersion: e.Version, TS: time.Now().UTC()})
+				},
+				OnProblem: m.problem(log),
+				OnError: func(err error) {
+					log.Warn().Err(err).Str("dependency", "redis").Msg("flag refresh failed; serving the last snapshot")
+				},
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		a.client.Store(c)
+		m.watchClient(c)
+		log.Info().Int("flags", len(c.Keys())).Msg("flags loaded")
+		<-ctx.Done()
+		return c.Close()
+	})
+	health := httpapi.NewHealth(ctx,
+		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		httpapi.Check{Name: "nats", Fn: func(context.Context) error { return natsReady(nc.Status().String(), nc.IsConnected()) }},
+		httpapi.Check{Name: "flags", Fn: func(context.Context) error { return a.loaded() }},
+	)
+	if o.pprofAddr != "" {
+		if err := httpapi.CheckListen(o.pprofAddr, httpapi.Tokens{}); err != nil {
+			return fmt.Errorf("pprof-addr: %w", err)
+		}
+		g.Go(func() error {
+			return httpapi.Serve(ctx, httpapi.NewServer(o.pprofAddr, http.DefaultServeMux, log), nil)
+		})
+	}
+	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
+	g.Go(func() error {
+		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
+			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
+		})
+	})
+	err = g.Wait()
+	stopPub() // the HTTP server has drained: flush what is buffered, then stop
+	if perr := <-pubDone; perr != nil && err == nil {
+		err = perr
+	}
+	if err != nil && ctx.Err() != nil && isCanceled(err) {
+		err = nil // a signal, not a failure
+	}
+	log.Info().Msg("stopped")
+	return err
+}
+
+func natsReady(status string, connected bool) error {
+	if !connected {
+		return fmt.Errorf("not connected (%s)", status)
+	}
+	return nil
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled)
+}
+
+// streamLimits are the events package's defaults with the configured size.
+func streamLimits(cfg config.Config) events.StreamLimits {
+	l := events.DefaultStreamLimits()
+	if cfg.StreamMaxBytes > 0 {
+		l.MaxBytes = cfg.StreamMaxBytes
+	}
+	return l
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/flagstream/flagstream/pkg/events"
+	"github.com/flagstream/flagstream/pkg/flags"
+)
+
+// metrics are flagd's Prometheus series, on a registry of its own so that
+// several flagd instances can live in one test process.
+type metrics struct {
+	registry    *prometheus.Registry
+	evaluations *prometheus.CounterVec
+	latency     prometheus.Histogram
+	problems    prometheus.Counter
+
+	dropLogMu   sync.Mutex
+	dropLogNext time.Time
+	dropSince   int
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flagstream_flagd_evaluations_total",
+			Help: "Evaluations by flag and reason; flags that do not exist count as flag=\"(unknown)\".",
+		}, []string{"flag", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flagstream_flagd_evaluation_seconds",
+			Help:    "Time to evaluate, from request decoded to result (bulk: per request).",
+			Buckets: []float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2},
+		}),
+		problems: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flagstream_flagd_flag_problems_total",
+			Help: "Flags read from Redis that the admin API would refuse (served as the seed serves them) or could not decode, once per flag version.",
+		}),
+	}
+	m.registry.MustRegister(m.evaluations, m.latency, m.problems,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// evaluated counts one evaluation; start is when the request began.
+func (m *metrics) evaluated(f *flags.Flag, r flags.Result, start time.Time) {
+	key := "(unknown)"
+	if f != nil {
+		key = f.Key
+	}
+	m.evaluations.WithLabelValues(key, string(r.Reason)).Inc()
+	m.latency.Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) watchPublisher(p *events.Publisher) {
+	counter := func(name, help string, v func(events.PublisherStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(p.Stats()) })
+	}
+	m.registry.MustRegister(
+		counter("flagstream_flagd_exposures_published_total", "Exposure events acknowledged by JetStream.",
+			func(s events.PublisherStats) float64 { return float64(s.Published) }),
+		counter("flagstream_flagd_exposures_dropped_total", "Exposure events dropped because the buffer was full.",
+			func(s events.PublisherStats) float64 { return float64(s.Dropped) }),
+		counter("flagstream_flagd_exposure_retries_total", "Exposure publishes retried after a failure or timeout.",
+			func(s events.PublisherStats) float64 { return float64(s.Retries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_exposures_buffered",
+			Help: "Exposure events waiting to be published."}, func() float64 { return float64(p.Stats().Buffered) }),
+	)
+}
+
+func (m *metrics) watchClient(c *flags.Client) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_snapshot_age_seconds",
+			Help: "Seconds since the last full reload of the flags from Redis."},
+			func() float64 { return time.Since(c.LastResync()).Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_flags",
+			Help: "Flags held in memory."}, func() float64 { return float64(len(c.Keys())) }),
+	)
+}
+
+// problem logs each problematic flag once per version (the client calls it so).
+func (m *metrics) problem(log zerolog.Logger) func(string, error) {
+	return func(key string, err error) {
+		m.problems.Inc()
+		log.Warn().Str("flag", key).Err(err).Msg("flag in Redis that the API would refuse; served as the seed serves it")
+	}
+}
+
+// dropped logs overflow at most once every 10 s, with the count since the last line.
+func (m *metrics) dropped(log zerolog.Logger) func(int) {
+	return func(n int) {
+		m.dropLogMu.Lock()
+		m.dropSince += n
+		now := time.Now()
+		if now.Before(m.dropLogNext) {
+			m.dropLogMu.Unlock()
+			return
+		}
+		count := m.dropSince
+		m.dropSince, m.dropLogNext = 0, now.Add(10*time.Second)
+		m.dropLogMu.Unlock()
+		log.Error().Int("dropped", count).Msg("exposure buffer full: events dropped (NATS slow or away)")
+	}
+}

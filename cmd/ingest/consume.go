@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/pkg/events"
+)
+
+// A conversion of a user not (yet) exposed is retried this many deliveries,
+// this far apart, before it is counted nowhere.
+const (
+	attributionTries = 4
+	attributionDelay = 2 * time.Second
+)
+
+// consumerName is the durable consumer every ingest instance shares: JetStream
+// hands each raw message to one of them at a time.
+const consumerName = "ingest"
+
+// consumer moves raw events into the live counters and on to the analytics
+// stream. A raw message is acknowledged only after its event is counted in
+// Redis and its forward acknowledged by JetStream; until then it is
+// redelivered, and the dedup markers in Redis and the JetStream message ids on
+// the analytics stream make the repeat harmless.
+type consumer struct {
+	js       jetstream.JetStream
+	names    events.Names
+	counters *live.Counters
+	metrics  *metrics
+	log      zerolog.Logger
+	batch    int
+	workers  int
+	window   events.Window
+	ackWait  time.Duration
+}
+
+func (c *consumer) config() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       consumerName,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.ackWait,
+		MaxDeliver:    -1, // never give up on an event: Redis or NATS may be away for long
+		MaxAckPending: c.batch * c.workers * 4,
+		// No FilterSubject: the stream holds raw events only, and on
+		// nats-server 2.9 a filtered consumer's info (the lag metric) scans
+		// the stream and stalls deliveries meanwhile.
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	}
+}
+
+// run waits for the stream, then runs the workers until ctx ends. Each
+// worker finishes its batch (counted, forwarded, acknowledged) before it stops.
+func (c *consumer) run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	wait := 100 * time.Millisecond
+	for {
+		var err error
+		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.names.RawStream, c.config())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.log.Warn().Err(err).Str("dependency", "nats").Str("stream", c.names.RawStream).Dur("retry_in", wait).Msg("cannot attach the raw consumer")
+		if !sleep(ctx, wait) {
+			return nil
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	c.metrics.setReady("consumer", nil)
+	done := make(chan struct{}, c.workers)
+	for range c.workers {
+		go func() {
+			c.work(ctx, cons)
+			done <- struct{}{}
+		}()
+	}
+	go c.watchLag(ctx, cons)
+	for range c.workers {
+		<-done
+	}
+	return nil
+}
+
+// work is one fetch → count → forward → ack loop. Several run at once so
+// that one batch's Redis round trip overlaps another's publishes.
+func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(c.batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			c.fail(ctx, "nats", err, backoff)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && len(msgs) == 0 {
+			c.fail(ctx, "nats", err, backoff)
+			continue
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		// The batch is finished even if ctx ends meanwhile: stopping half way
+		// would only cause redeliveries.
+		if err := c.process(context.WithoutCancel(ctx), msgs); err != nil {
+			c.fail(ctx, dependencyOf(err), err, backoff)
+			continue
+		}
+		backoff.reset()
+		c.metrics.setReady("consumer", nil)
+	}
+}
+
+type depError struct {
+	dep string
+	err error
+}
+
+func (e *depError) Error() string { return e.dep + ": " + e.err.Error() }
+func (e *depError) Unwrap() error { return e.err }
+
+func dependencyOf(err error) string {
+	var d *depError
+	if errors.As(err, &d) {
+		return d.dep
+	}
+	return "unknown"
+}
+
+// fail records a dependency failure and waits before the next attempt.
+func (c *consumer) fail(ctx context.Context, dep string, err error, b *backoff) {
+	wait := b.next()
+	c.metrics.setReady("consumer", fmt.Errorf("%s: %w", dep, err))
+	c.log.Warn().Err(err).Str("dependency", dep).Dur("retry_in", wait).Msg("cannot process raw events; retrying")
+	sleep(ctx, wait)
+}
+
+// process handles one fetched batch.
+func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
+	evs := make([]events.Event, 0, len(msgs))
+	keep := make([]jetstream.Msg, 0, len(msgs))
+	for _, m := range msgs {
+		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+			c.metrics.redeliveries.Inc()
+		}
+		var e events.Event
+		err := e.UnmarshalJSON(m.Data())
+		if err == nil {
+			// Raw events were validated where they entered; the time window is
+			// not checked again, so a backlog drained late still counts.
+			err = e.Validate(e.TS, c.window)
+		}
+		if err != nil {
+			// A message no ingest can ever read: terminate it rather than
+			// redeliver it forever.
+			c.metrics.invalid.WithLabelValues("raw_message").Inc()
+			c.log.Error().Err(err).Str("subject", m.Subject()).Msg("unreadable raw message dropped")
+			_ = m.Term()
+			continue
+		}
+		evs = append(evs, e)
+		keep = append(keep, m)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	start := time.Now()
+	statuses, err := c.counters.Apply(ctx, evs)
+	c.metrics.redisLatency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.nakAll(keep)
+		return &depError{"redis", err}
+	}
+	// A conversion that names no experiment, of a user with no exposure yet,
+	// may simply have overtaken the exposure (another worker or instance holds
+	// it): give it a few more tries before it counts nowhere, as in the seed.
+	// (One that names its experiment is held in Redis instead; see live.Held.)
+	fwd, fwdMsgs := evs[:0:0], keep[:0:0]
+	for i, st := range statuses {
+		switch st {
+		case live.Duplicate:
+			c.metrics.dedupHits.Inc()
+		case live.Held:
+			c.metrics.held.Inc()
+		case live.Unattributed:
+			if md, err := keep[i].Metadata(); err == nil && md.NumDelivered < attributionTries {
+				_ = keep[i].NakWithDelay(attributionDelay)
+				continue
+			}
+			c.metrics.unattributed.Inc()
+		}
+		fwd, fwdMsgs = append(fwd, evs[i]), append(fwdMsgs, keep[i])
+	}
+	evs, keep = fwd, fwdMsgs
+
+	start = time.Now()
+	futures := make([]jetstream.PubAckFuture, len(evs))
+	var buf []byte
+	var pubErr error
+	for i := range evs {
+		buf, _ = evs[i].AppendJSON(buf[:0])
+		data := append([]byte(nil), buf...)
+		futures[i], err = c.js.PublishAsync(c.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID))
+		if err != nil {
+			pubErr = err
+			break
+		}
+	}
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	acked := 0
+	for i, f := range futures {
+		if f == nil {
+			_ = keep[i].Nak()
+			continue
+		}
+		select {
+		case <-f.Ok():
+			_ = keep[i].Ack()
+			acked++
+			c.metrics.eventsOut.WithLabelValues(string(evs[i].Type)).Inc()
+		case ferr := <-f.Err():
+			pubErr = ferr
+			_ = keep[i].Nak()
+		case <-timeout.C:
+			pubErr = errors.New("analytics publish not acknowledged within 10s")
+			for _, m := range keep[i:] {
+				_ = m.Nak()
+			}
+			c.metrics.natsLatency.Observe(time.Since(start).Seconds())
+			return &depError{"nats", pubErr}
+		}
+	}
+	c.metrics.natsLatency.Observe(time.Since(start).Seconds())
+	if pubErr != nil {
+		return &depError{"nats", fmt.Errorf("forward %d of %d events: %w", len(evs)-acked, len(evs), pubErr)}
+	}
+	return nil
+}
+
+func (c *consumer) nakAll(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.NakWithDelay(time.Second)
+	}
+}
+
+// watchLag publishes the consumer's backlog as a metric.
+func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(10 * time.Second) // consumer info is not free on the server
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			info, err := cons.Info(ictx)
+			cancel()
+			if err == nil {
+				c.metrics.lag.Set(float64(info.NumPending))
+				c.metrics.ackPending.Set(float64(info.NumAckPending))
+			}
+		}
+	}
+}
+
+type backoff struct{ wait time.Duration }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) next() time.Duration {
+	if b.wait == 0 {
+		b.wait = 100 * time.Millisecond
+	} else {
+		b.wait = min(b.wait*2, 5*time.Second)
+	}
+	return b.wait
+}
+
+func (b *backoff) reset() { b.wait = 0 }
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

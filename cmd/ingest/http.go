@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/pkg/events"
+	"github.com/flagstream/flagstream/pkg/flags"
+)
+
+// Limits of POST /v1/events.
+const (
+	eventsBodyLimit = 8 << 20 // 8 MiB: 10,000 events of a generous size
+	maxBatch        = 10_000
+	publishTimeout  = 10 * time.Second
+)
+
+type api struct {
+	js       jetstream.JetStream
+	names    events.Names
+	counters *live.Counters
+	tokens   httpapi.Tokens
+	metrics  *metrics
+	window   events.Window
+}
+
+func (a *api) handler(health *httpapi.Health, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/events", a.tokens.Require(httpapi.ScopeIngest, a.postEvents()))
+	mux.Handle("GET /v1/experiments/{key}/live", a.tokens.Require(httpapi.ScopeRead, a.liveResults()))
+	mux.Handle("GET /v1/experiments", a.tokens.Require(httpapi.ScopeRead, a.experiments()))
+	health.Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+type invalidEvent struct {
+	Index  int    `json:"index"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+type postResponse struct {
+	Accepted int            `json:"accepted"`
+	Invalid  []invalidEvent `json:"invalid"`
+	IDs      []string       `json:"ids"` // of the accepted events, in order: resend with them to stay idempotent
+}
+
+// postEvents accepts a JSON array or NDJSON of events. It answers 202 only
+// after every valid event is stored in the raw stream; if any could not be,
+// 503 with Retry-After, so a sender never believes a lost event was taken (a
+// resend is safe: events keep their ids and JetStream and Redis dedup them).
+func (a *api) postEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := http.MaxBytesReader(w, r.Body, eventsBodyLimit)
+		valid, invalid, err := events.DecodeBatch(body, time.Now(), a.window, maxBatch)
+		if err != nil {
+			httpapi.WriteError(w, r, batchErr(err))
+			return
+		}
+		resp := postResponse{Accepted: len(valid), Invalid: make([]invalidEvent, 0, len(invalid)), IDs: make([]string, len(valid))}
+		for _, fe := range invalid {
+			resp.Invalid = append(resp.Invalid, invalidEvent{Index: fe.Index, Field: fe.Field, Reason: fe.Reason})
+			a.metrics.invalid.WithLabelValues(fe.Field).Inc()
+		}
+		for i := range valid {
+			resp.IDs[i] = valid[i].ID
+		}
+		if err := a.publish(r.Context(), valid); err != nil {
+			httpapi.WriteError(w, r, fmt.Errorf("%w: store events in the raw stream: %w", httpapi.ErrUnavailable, err))
+			return
+		}
+		for i := range valid {
+			a.metrics.eventsIn.WithLabelValues(string(valid[i].Type)).Inc()
+		}
+		status := http.StatusAccepted
+		if len(valid) == 0 && len(invalid) > 0 {
+			status = http.StatusBadRequest // nothing taken: the sender must fix the batch
+		}
+		httpapi.WriteJSON(w, status, resp)
+	})
+}
+
+// batchErr maps DecodeBatch's whole-batch errors: a body over the limit is a
+// 413, anything else the sender's mistake.
+func batchErr(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
+}
+
+// publish stores events in the raw stream with their ids as message ids and
+// waits for every acknowledgement.
+func (a *api) publish(ctx context.Context, evs []events.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	for i := range evs {
+		data, err := evs[i].AppendJSON(nil)
+		if err != nil {
+			return err
+		}
+		f, err := a.js.PublishAsync(a.names.RawSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+type liveResponse struct {
+	Experiment string                       `json:"experiment"`
+	Date       string                       `json:"date"`
+	Results    map[string]live.VariantStats `json:"results"`
+	Note       string                       `json:"note"`
+}
+
+// liveResults serves the live counters of one day (default: today, UTC).
+func (a *api) liveResults() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.PathValue("key")
+		if err := flags.CheckKey(key); err != nil {
+			httpapi.WriteError(w, r, fmt.Errorf("%w: experiment %s", httpapi.ErrBadRequest, err))
+			return
+		}
+		day := r.URL.Query().Get("date")
+		if day == "" {
+			day = time.Now().UTC().Format(time.DateOnly)
+		}
+		if _, err := time.Parse(time.DateOnly, day); err != nil {
+			httpapi.WriteError(w, r, fmt.Errorf("%w: date %q is not YYYY-MM-DD", httpapi.ErrBadRequest, day))
+			return
+		}
+		res, err := a.counters.Results(r.Context(), key, day)
+		if err != nil {
+			httpapi.WriteError(w, r, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err))
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, liveResponse{Experiment: key, Date: day, Results: res,
+			Note: "exposures, counts and values are exact; unique_users and unique_converters are HyperLogLog estimates (about 0.8% error), and conversion_rate (percent) is made from them; the aggregator's report has exact figures"})
+	})
+}
+
+func (a *api) experiments() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names, err := a.counters.Experiments(r.Context())
+		if err != nil {
+			httpapi.WriteError(w, r, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err))
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"experiments": names})
+	})
+}

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/pkg/events"
+)
+
+func startIngest(t *testing.T, env map[string]string) *testenv.Service {
+	t.Helper()
+	return testenv.Start(t, run, env)
+}
+
+// analyticsIDs reads the analytics stream: how many messages carry each id.
+func analyticsIDs(t *testing.T, natsURL, ns string) (map[string]int, map[string]events.Event) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, events.NewNames(ns).AnalyticsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, evs := map[string]int{}, map[string]events.Event{}
+	if info.State.Msgs == 0 {
+		return ids, evs
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read := uint64(0); read < info.State.Msgs; {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var e events.Event
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				t.Fatalf("analytics message %s: %v", m.Data(), err)
+			}
+			if m.Headers().Get("Nats-Msg-Id") != e.ID {
+				t.Fatalf("analytics message id %q for event %q", m.Headers().Get("Nats-Msg-Id"), e.ID)
+			}
+			ids[e.ID]++
+			evs[e.ID] = e
+		}
+		if n == 0 {
+			t.Fatalf("analytics stream: read %d of %d messages: %v", read, info.State.Msgs, batch.Error())
+		}
+		read += uint64(n)
+	}
+	return ids, evs
+}
+
+// waitAnalytics polls until the analytics stream holds n messages.
+func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	deadline := time.Now().Add(within)
+	var have uint64
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if s, err := js.Stream(ctx, events.NewNames(ns).AnalyticsStream); err == nil {
+			if info, err := s.Info(ctx); err == nil {
+				have = info.State.Msgs
+			}
+		}
+		cancel()
+		if have >= uint64(n) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("analytics stream holds %d messages after %v, want %d", have, within, n)
+}
+
+func today() string { return time.Now().UTC().Format(time.DateOnly) }
+
+func TestPostEvents(t *testing.T) {
+	env := testenv.ServiceEnv(t)
+	in := startIngest(t, env)
+	now := time.Now().UTC().Format(time.RFC3339)
+	batch := []any{
+		map[string]any{"id": "ev-1", "type": "exposure", "experiment": "pricing", "variant": "control", "user_id": "alice", "ts": now},
+		map[string]any{"type": "exposure", "experiment": "pricing", "variant": "b", "user_id": "bob", "ts": now}, // id assigned
+		map[string]any{"type": "exposure", "experiment": "pricing", "user_id": "carol", "ts": now},               // no variant
+		map[string]any{"type": "conversion", "experiment": "pricing", "user_id": "alice", "conversion_type": "purchase", "value": 12.5, "ts": now},
+		map[string]any{"type": "conversion", "user_id": "bob", "conversion_type": "signup", "ts": now}, // no experiment, value 1
+		map[string]any{"type": "conversion", "user_id": strings.Repeat("x", 300), "conversion_type": "signup", "ts": now},
+		map[string]any{"type": "click", "user_id": "z", "ts": now},
+		map[string]any{"type": "conversion", "user_id": "z", "conversion_type": "purchase", "value": "12", "ts": now},
+		map[string]any{"type": "exposure", "experiment": "bad:name", "variant": "a", "user_id": "z", "ts": now},
+		map[string]any{"type": "exposure", "experiment": "pricing", "variant": "a", "user_id": "z", "ts": "2001-01-01T00:00:00Z"},
+	}
+	got := in.Expect(t, 202, "POST", "/v1/events", batch)
+	if got["accepted"].(float64) != 4 {
+		t.Errorf("accepted = %v, want 4: %v", got["accepted"], got)
+	}
+	wantInvalid := map[float64]string{2: "variant", 5: "user_id", 6: "type", 7: "value", 8: "experiment", 9: "ts"}
+	inv := got["invalid"].([]any)
+	if len(inv) != len(wantInvalid) {
+		t.Fatalf("invalid = %v", inv)
+	}
+	for _, x := range inv {
+		m := x.(map[string]any)
+		if wantInvalid[m["index"].(float64)] != m["field"] || m["reason"] == "" {
+			t.Errorf("invalid entry %v, want field %q at that index", m, wantInvalid[m["index"].(float64)])
+		}
+	}
+	if ids := got["ids"].([]any); len(ids) != 4 || ids[0] != "ev-1" || ids[1] == "" {
+		t.Errorf("ids = %v", got["ids"])
+	}
+
+	// NDJSON, with a malformed line and a NaN (not JSON) among good ones.
+	nd := `{"type":"exposure","experiment":"pricing","variant":"control","user_id":"dave","ts":"` + now + `"}` + "\n" +
+		`{"type":"exposure", "experiment":` + "\n" +
+		`{"type":"conversion","experiment":"pricing","user_id":"dave","conversion_type":"purchase","value":NaN,"ts":"` + now + `"}` + "\n\n"
+	got = in.Expect(t, 202, "POST", "/v1/events", nd, "Content-Type", "application/x-ndjson")
+	if got["accepted"].(float64) != 1 || len(got["invalid"].([]any)) != 2 {
+		t.Errorf("NDJSON = %v", got)
+	}
+
+	// Nothing valid: 400; not JSON at all: 400; over the limit: 413; too many: 400.
+	in.Expect(t, 400, "POST", "/v1/events", []any{map[string]any{"type": "exposure"}})
+	in.Expect(t, 400, "POST", "/v1/events", `"just a string"`)
+	in.Expect(t, 413, "POST", "/v1/events", `[{"type":"exposure","user_id":"`+strings.Repeat("u", 9<<20)+`"}]`)
+	many := make([]any, maxBatch+1)
+	for i := range many {
+		many[i] = batch[0]
+	}
+	in.Expect(t, 400, "POST", "/v1/events", many)
+
+	// Counted and forwarded: alice control + purchase 12.5; bob b + signup (by attribution); dave control.
+	waitAnalytics(t, env["FLAGSTREAM_NATS_URL"], env["FLAGSTREAM_NATS_NAMESPACE"], 5, 15*time.Second)
+	live := in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today(), nil)
+	res := live["results"].(map[string]any)
+	control := res["control"].(map[string]any)
+	purchase := control["conversions"].(map[string]any)["purchase"].(map[string]any)
+	if control["exposures"].(float64) != 2 || purchase["count"].(float64) != 1 || purchase["value"].(float64) != 12.5 {
+		t.Errorf("control = %v", control)
+	}
+	b := res["b"].(map[string]any)
+	if s := b["conversions"].(map[string]any)["signup"].(map[string]any); s["count"].(float64) != 1 || s["value"].(float64) != 1 {
+		t.Errorf("b signup (attributed without experiment) = %v", s)
+	}
+	if !strings.Contains(live["note"].(string), "estimates") {
+		t.Errorf("live results do not say which figures are estimates: %v", live["note"])
+	}
+	in.Expect(t, 400, "GET", "/v1/experiments/pricing/live?date=24-11-2026", nil)
+	in.Expect(t, 400, "GET", "/v1/experiments/bad:key/live", nil)
+	exps := in.Expect(t, 200, "GET", "/v1/experiments", nil)
+	if l := exps["experiments"].([]any); len(l) != 1 || l[0] != "pricing" {
+		t.Errorf("experiments = %v", exps)
+	}
+
+	// A resend of the same batch (ids now included) changes nothing.
+	ids := got["ids"]
+	_ = ids
+	in.Expect(t, 202, "POST", "/v1/events", batch[:2])
+	time.Sleep(500 * time.Millisecond)
+	live = in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today(), nil)
+	if e := live["results"].(map[string]any)["control"].(map[string]any)["exposures"].(float64); e != 2 {
+		t.Errorf("control exposures after resending ev-1 = %v, want 2", e)
+	}
+}
+
+// publishRaw publishes events straight to the raw stream (as flagd or an app
+// would), each as its own message; withID false leaves out the JetStream
+// message id so that JetStream's own dedup cannot catch a duplicate.
+func publishRaw(t *testing.T, js jetstream.JetStream, names events.Names, evs []events.Event, withID bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var futures []jetstream.PubAckFuture
+	flush := func() {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				t.Fatalf("publish: %v", err)
+			case <-ctx.Done():
+				t.Fatal("publish timed out")
+			}
+		}
+		futures = futures[:0]
+	}
+	for i := range evs {
+		data, err := evs[i].AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opts []jetstream.PublishOpt
+		if withID {
+			opts = append(opts, jetstream.WithMsgID(evs[i].ID))
+		}
+		f, err := js.PublishAsync(names.RawSubject(evs[i].Type), data, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) == 1000 {
+			flush()
+		}
+	}
+	flush()
+}
+
+// workload is a reproducible experiment: users exposed to one of three
+// variants, a quarter converting with a value in cents; expected counters.
+type workload struct {
+	events     []events.Event
+	exposures  map[string]int64
+	purchases  map[string]int64
+	valueCents map[string]int64
+}
+
+func newWorkload(users int, day time.Time) *workload {
+	w := &workload{exposures: map[string]int64{}, purchases: map[string]int64{}, valueCents: map[string]int64{}}
+	variants := []string{"control", "a", "b"}
+	for u := range users {
+		v := variants[u%3]
+		user := fmt.Sprintf("user_%d", u)
+		w.events = append(w.events, events.Event{ID: fmt.Sprintf("x%07d", u), Type: events.TypeExposure,
+			Experiment: "exp", Variant: v, UserID: user, TS: day})
+		w.exposures[v]++
+		if u%4 == 0 {
+			cents := int64(u*37%100000 + 1)
+			val := float64(cents) / 100
+			w.events = append(w.events, events.Event{ID: fmt.Sprintf("y%07d", u), Type: events.TypeConversion,
+				Experiment: "exp", UserID: user, ConversionType: "purchase", Value: &val, TS: day.Add(time.Minute)})
+			w.purchases[v]++
+			w.valueCents[v] += cents
+		}
+	}
+	return w
+}
+
+// check compares the live counters with the workload, exactly.
+func (w *workload) check(t *testing.T, c *live.Counters, day time.Time) {
+	t.Helper()
+	res, err := c.Results(context.Background(), "exp", day.Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, n := range w.exposures {
+		p := res[v].Conversions["purchase"]
+		if res[v].Exposures != n || p.Count != w.purchases[v] || int64(math.Round(p.Value*100)) != w.valueCents[v] {
+			t.Errorf("%s: exposures %d purchases %d value %.2f; want %d %d %.2f", v, res[v].Exposures, p.Count, p.Value,
+				n, w.purchases[v], float64(w.valueCents[v])/100)
+		}
+	}
+}

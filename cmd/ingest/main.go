@@ -1,0 +1,150 @@
+// Command ingest takes exposure and conversion events (over HTTP, or as
+// flagd and apps publish them to the raw stream), counts them in Redis in the
+// seed's layout, and forwards them to the analytics stream for the aggregator,
+// each exactly once in effect.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flagstream/flagstream/internal/config"
+	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/pkg/events"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	batch       int
+	workers     int
+	dedupWindow time.Duration
+	maxPast     time.Duration
+	maxFuture   time.Duration
+	ackWait     time.Duration
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	var o options
+	cfg, err := config.Parse("ingest", args, getenv, func(fs *flag.FlagSet) {
+		fs.IntVar(&o.batch, "batch", 500, "raw events fetched and counted per batch")
+		fs.IntVar(&o.workers, "workers", 4, "batches in flight at once (overlapping Redis and NATS round trips)")
+		fs.DurationVar(&o.dedupWindow, "dedup-window", live.DefaultDedupWindow, "how long an event's dedup marker lives in Redis; must outlast the longest outage")
+		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
+		fs.DurationVar(&o.maxFuture, "max-event-future", 10*time.Minute, "newest ts accepted over HTTP (clock skew)")
+		fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "time a fetched raw event may stay unacknowledged before JetStream redelivers it")
+	})
+	if err != nil {
+		return err
+	}
+	if o.batch < 1 || o.workers < 1 {
+		return errors.New("batch and workers must be at least 1")
+	}
+	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
+		return fmt.Errorf("nats-namespace: %w", err)
+	}
+	log := config.NewLogger(out, "ingest", cfg.LogLevel)
+	tokens, err := httpapi.LoadTokens(cfg.TokensFile)
+	if err != nil {
+		return err
+	}
+	if err := httpapi.CheckListen(cfg.HTTPAddr, tokens); err != nil {
+		return err
+	}
+	rdb, err := connect.Redis(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	nc, err := connect.NATS(cfg.NATSURL, "ingest")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	names := events.NewNames(cfg.NATSNamespace)
+	m := newMetrics()
+	counters := live.New(rdb, cfg.RedisPrefix, o.dedupWindow)
+	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}
+	c := &consumer{js: js, names: names, counters: counters, metrics: m, log: log,
+		batch: o.batch, workers: o.workers, window: window, ackWait: o.ackWait}
+	a := &api{js: js, names: names, counters: counters, tokens: tokens, metrics: m, window: window}
+
+	g, ctx := errgroup.WithContext(ctx)
+	streamsReady := make(chan struct{})
+	g.Go(func() error {
+		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
+			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+		})
+		if err == nil {
+			close(streamsReady)
+		}
+		return ignoreCanceled(err)
+	})
+	g.Go(func() error {
+		select {
+		case <-streamsReady:
+		case <-ctx.Done():
+			return nil
+		}
+		return c.run(ctx)
+	})
+	health := httpapi.NewHealth(ctx,
+		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		httpapi.Check{Name: "nats", Fn: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected (%s)", nc.Status())
+			}
+			return nil
+		}},
+		httpapi.Check{Name: "consumer", Fn: func(context.Context) error { return m.ready("consumer") }},
+	)
+	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
+	g.Go(func() error {
+		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
+			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
+		})
+	})
+	err = g.Wait()
+	log.Info().Msg("stopped")
+	return ignoreCanceled(err)
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// streamLimits are the events package's defaults with the configured size.
+func streamLimits(cfg config.Config) events.StreamLimits {
+	l := events.DefaultStreamLimits()
+	if cfg.StreamMaxBytes > 0 {
+		l.MaxBytes = cfg.StreamMaxBytes
+	}
+	return l
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	registry     *prometheus.Registry
+	eventsIn     *prometheus.CounterVec
+	eventsOut    *prometheus.CounterVec
+	invalid      *prometheus.CounterVec
+	redeliveries prometheus.Counter
+	dedupHits    prometheus.Counter
+	unattributed prometheus.Counter
+	held         prometheus.Counter
+	lag          prometheus.Gauge
+	ackPending   prometheus.Gauge
+	redisLatency prometheus.Histogram
+	natsLatency  prometheus.Histogram
+
+	mu     sync.Mutex
+	health map[string]error // last outcome per dependency, for /readyz
+}
+
+func newMetrics() *metrics {
+	lat := func(name, help string) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)})
+	}
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_in_total",
+			Help: "Events accepted over HTTP into the raw stream, by type."}, []string{"type"}),
+		eventsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_forwarded_total",
+			Help: "Raw events counted in Redis and forwarded to the analytics stream, by type."}, []string{"type"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_invalid_total",
+			Help: "Events refused, by the field at fault (raw_message: unreadable on the raw stream)."}, []string{"reason"}),
+		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_redeliveries_total",
+			Help: "Raw messages delivered more than once."}),
+		dedupHits: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_dedup_hits_total",
+			Help: "Events (or attributions) found already counted: nothing changed."}),
+		unattributed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_unattributed_total",
+			Help: "Conversions of users exposed to no experiment: counted nowhere, as in the seed."}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_held_total",
+			Help: "Conversions that arrived before their user's exposure, held in Redis until it comes (up to an hour)."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_pending",
+			Help: "Raw messages not yet delivered to any ingest (the backlog)."}),
+		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_ack_pending",
+			Help: "Raw messages delivered but not yet acknowledged."}),
+		redisLatency: lat("flagstream_ingest_redis_seconds", "Time to apply one batch to the Redis counters."),
+		natsLatency:  lat("flagstream_ingest_forward_seconds", "Time to forward one batch and receive its acknowledgements."),
+		health:       map[string]error{"consumer": errors.New("not attached yet")},
+	}
+	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.invalid, m.redeliveries, m.dedupHits, m.unattributed, m.held,
+		m.lag, m.ackPending, m.redisLatency, m.natsLatency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) setReady(dep string, err error) {
+	m.mu.Lock()
+	m.health[dep] = err
+	m.mu.Unlock()
+}
+
+func (m *metrics) ready(dep string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.health[dep]
+}

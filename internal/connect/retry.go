@@ -1,0 +1,34 @@
+package connect
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Retry calls fn until it succeeds or ctx ends, waiting between attempts with
+// exponential backoff (100 ms doubling to 10 s). Each failure is logged with
+// the dependency's name and its address (which must already be redacted).
+func Retry(ctx context.Context, log zerolog.Logger, dependency, addr string, fn func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			if attempt > 1 {
+				log.Info().Str("dependency", dependency).Str("addr", addr).Int("attempts", attempt).Msg("dependency reachable")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn().Err(err).Str("dependency", dependency).Str("addr", addr).Dur("retry_in", wait).Msg("dependency unreachable")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+)
+
+// Scope is what a token may do.
+type Scope string
+
+// The scopes of DESIGN.md. admin implies every other scope.
+const (
+	ScopeAdmin    Scope = "admin"
+	ScopeEvaluate Scope = "evaluate"
+	ScopeIngest   Scope = "ingest"
+	ScopeRead     Scope = "read"
+)
+
+var knownScopes = map[Scope]bool{ScopeAdmin: true, ScopeEvaluate: true, ScopeIngest: true, ScopeRead: true}
+
+type tokenEntry struct {
+	hash  [sha256.Size]byte
+	scope Scope
+}
+
+// Tokens is the set of accepted bearer tokens. The zero value (no tokens)
+// admits everyone; a service then listens on loopback only (see CheckListen).
+type Tokens struct {
+	entries []tokenEntry
+}
+
+// LoadTokens reads a tokens file: one `scope token` pair a line; blank lines
+// and lines starting with # are ignored. A token may appear on several lines
+// to hold several scopes. Errors name the line but never echo a token.
+func LoadTokens(path string) (Tokens, error) {
+	var t Tokens
+	if path == "" {
+		return t, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return t, fmt.Errorf("tokens file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) != 2 {
+			return Tokens{}, fmt.Errorf("tokens file %s line %d: want `scope token`, got %d fields", path, line, len(fields))
+		}
+		scope := Scope(fields[0])
+		if !knownScopes[scope] {
+			return Tokens{}, fmt.Errorf("tokens file %s line %d: unknown scope %q (admin, evaluate, ingest, read)", path, line, fields[0])
+		}
+		if len(fields[1]) < 16 {
+			return Tokens{}, fmt.Errorf("tokens file %s line %d: token shorter than 16 characters", path, line)
+		}
+		t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(fields[1])), scope: scope})
+	}
+	if err := sc.Err(); err != nil {
+		return Tokens{}, fmt.Errorf("tokens file %s: %w", path, err)
+	}
+	if len(t.entries) == 0 {
+		return Tokens{}, fmt.Errorf("tokens file %s holds no tokens", path)
+	}
+	return t, nil
+}
+
+// Enabled reports whether any token is configured.
+func (t Tokens) Enabled() bool { return len(t.entries) > 0 }
+
+// check returns nil, ErrUnauthorized or ErrForbidden. It compares the hash of
+// the presented token with every entry in constant time and without stopping
+// early, so timing reveals neither the token nor how much of it matched.
+func (t Tokens) check(token string, need Scope) error {
+	if !t.Enabled() {
+		return nil
+	}
+	if token == "" {
+		return ErrUnauthorized
+	}
+	h := sha256.Sum256([]byte(token))
+	known, allowed := 0, 0
+	for i := range t.entries {
+		m := subtle.ConstantTimeCompare(h[:], t.entries[i].hash[:])
+		known |= m
+		if t.entries[i].scope == need || t.entries[i].scope == ScopeAdmin {
+			allowed |= m
+		}
+	}
+	switch {
+	case known == 0:
+		return ErrUnauthorized
+	case allowed == 0:
+		return ErrForbidden
+	}
+	return nil
+}
+
+// Require wraps next so it runs only for a bearer token with the scope.
+func (t Tokens) Require(need Scope, next http.Handler) http.Handler {
+	if !t.Enabled() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := t.check(bearer(r), need); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Check is the scope test for handlers with their own error shape (OFREP).
+func (t Tokens) Check(r *http.Request, need Scope) error { return t.check(bearer(r), need) }
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return r.Header.Get("X-API-Key") // OFREP's alternative scheme
+}
+
+// CheckListen refuses a non-loopback listen address when no tokens are
+// configured: an open flag admin API must not face the network.
+func CheckListen(addr string, t Tokens) error {
+	if t.Enabled() {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("http-addr %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %q without a tokens file: every route would be open to the network; "+
+		"set --tokens-file (FLAGSTREAM_TOKENS_FILE) or listen on 127.0.0.1", addr)
+}
