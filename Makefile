@@ -64,4 +64,5 @@ bench: ## start the services, run every Go benchmark and the wrk HTTP benchmark,
 	       FLAGSTREAM_TEST_NOSKIP=1; \
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./... | tee $(RUN)/bench.txt | grep -E '^(ok|FAIL|panic)' ; \
 	awk -f scripts/benchtable.awk $(RUN)/bench.txt; \
-	scripts/bench-http.sh
+	scripts/bench-http.sh; \
+	scripts/bench-ingest.sh

@@ -25,7 +25,8 @@ if ! command -v wrk >/dev/null; then
 fi
 if ! command -v curl >/dev/null; then apt-get install -y -qq curl >/dev/null; fi
 
-go build -o "$OUT/" ./cmd/flagd ./scripts/bench/bare ./scripts/bench/seedflags
+go build -o "$OUT/" ./cmd/flagd ./scripts/bench/bare ./scripts/bench/seedflags ./scripts/bench/rawload
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete
 
 pids=()
 cleanup() {
@@ -115,7 +116,9 @@ printf 'CPU profile of flagd under the 64-connection split load: go tool pprof -
 if [[ -s $OUT/flagd.cpu ]]; then
 	go tool pprof -top -nodecount 25 "$OUT/flagd" "$OUT/flagd.cpu" 2>/dev/null | sed -n '1,32p' >"$OUT/flagd.cpu.txt" || true
 fi
-# Remove the benchmark's keys (prefixes of this run only).
+# Remove the benchmark's streams and keys (prefixes of this run only).
+cleanup
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete
 for p in "$prefix" "$rss_prefix"; do
 	redis-cli -u "$FLAGSTREAM_REDIS_URL" --scan --pattern "${p}*" | xargs -r -n 500 redis-cli -u "$FLAGSTREAM_REDIS_URL" del >/dev/null
 done

@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 	g.Go(func() error {
 		return connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+			return events.EnsureStreams(ctx, js, names, events.LimitsWithMaxBytes(cfg.StreamMaxBytes))
 		})
 	})
 	g.Go(func() error {
@@ -169,13 +169,4 @@ func natsReady(status string, connected bool) error {
 
 func isCanceled(err error) bool {
 	return errors.Is(err, context.Canceled)
-}
-
-// streamLimits are the events package's defaults with the configured size.
-func streamLimits(cfg config.Config) events.StreamLimits {
-	l := events.DefaultStreamLimits()
-	if cfg.StreamMaxBytes > 0 {
-		l.MaxBytes = cfg.StreamMaxBytes
-	}
-	return l
 }

@@ -135,6 +135,7 @@ func TestPostEvents(t *testing.T) {
 			t.Errorf("invalid entry %v, want field %q at that index", m, wantInvalid[m["index"].(float64)])
 		}
 	}
+	firstIDs := got["ids"]
 	if ids := got["ids"].([]any); len(ids) != 4 || ids[0] != "ev-1" || ids[1] == "" {
 		t.Errorf("ids = %v", got["ids"])
 	}
@@ -181,14 +182,20 @@ func TestPostEvents(t *testing.T) {
 		t.Errorf("experiments = %v", exps)
 	}
 
-	// A resend of the same batch (ids now included) changes nothing.
-	ids := got["ids"]
-	_ = ids
-	in.Expect(t, 202, "POST", "/v1/events", batch[:2])
-	time.Sleep(500 * time.Millisecond)
+	// The same body sent again (as after a lost answer) changes nothing: events
+	// without ids get the same ids from their place and content.
+	again := in.Expect(t, 202, "POST", "/v1/events", batch)
+	if fmt.Sprint(again["ids"]) != fmt.Sprint(firstIDs) {
+		t.Errorf("resend got ids %v, first send %v", again["ids"], firstIDs)
+	}
+	time.Sleep(time.Second)
 	live = in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today(), nil)
-	if e := live["results"].(map[string]any)["control"].(map[string]any)["exposures"].(float64); e != 2 {
-		t.Errorf("control exposures after resending ev-1 = %v, want 2", e)
+	res = live["results"].(map[string]any)
+	if e := res["control"].(map[string]any)["exposures"].(float64); e != 2 {
+		t.Errorf("control exposures after the resend = %v, want 2", e)
+	}
+	if e := res["b"].(map[string]any)["exposures"].(float64); e != 1 {
+		t.Errorf("b exposures after resending bob's id-less exposure = %v, want 1", e)
 	}
 }
 

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	var o options
 	cfg, err := config.Parse("ingest", args, getenv, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.batch, "batch", 500, "raw events fetched and counted per batch")
-		fs.IntVar(&o.workers, "workers", 4, "batches in flight at once (overlapping Redis and NATS round trips)")
+		fs.IntVar(&o.workers, "workers", 8, "batches in flight at once (overlapping Redis and NATS round trips)")
 		fs.DurationVar(&o.dedupWindow, "dedup-window", live.DefaultDedupWindow, "how long an event's dedup marker lives in Redis; must outlast the longest outage")
 		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
 		fs.DurationVar(&o.maxFuture, "max-event-future", 10*time.Minute, "newest ts accepted over HTTP (clock skew)")
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	streamsReady := make(chan struct{})
 	g.Go(func() error {
 		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+			return events.EnsureStreams(ctx, js, names, events.LimitsWithMaxBytes(cfg.StreamMaxBytes))
 		})
 		if err == nil {
 			close(streamsReady)
@@ -138,13 +138,4 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
-}
-
-// streamLimits are the events package's defaults with the configured size.
-func streamLimits(cfg config.Config) events.StreamLimits {
-	l := events.DefaultStreamLimits()
-	if cfg.StreamMaxBytes > 0 {
-		l.MaxBytes = cfg.StreamMaxBytes
-	}
-	return l
 }

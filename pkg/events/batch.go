@@ -26,8 +26,12 @@ import (
 // The error is non-nil only when no item was taken: the reader failed (its
 // error is wrapped, so an *http.MaxBytesError survives), the body is neither
 // an array nor NDJSON ([ErrMalformed]), or it holds more than maxEvents items
-// ([ErrTooMany]; maxEvents <= 0 means no limit). Ids are stamped with now;
-// w is the window for ts (see [Event.Validate]).
+// ([ErrTooMany]; maxEvents <= 0 means no limit). w is the window for ts (see
+// [Event.Validate]).
+//
+// An event without an id gets one derived from its position in the batch and
+// its content ([ContentID]), so a sender that resends the same body after a
+// lost answer or a 503 resends the same ids, and nothing counts twice.
 func DecodeBatch(r io.Reader, now time.Time, w Window, maxEvents int) (valid []Event, invalid []*FieldError, err error) {
 	body, err := io.ReadAll(r)
 	if err != nil {
@@ -38,7 +42,6 @@ func DecodeBatch(r io.Reader, now time.Time, w Window, maxEvents int) (valid []E
 		return nil, nil, err
 	}
 	w = w.withDefaults()
-	var ids *idSource
 	valid = make([]Event, 0, len(items))
 	for i, item := range items {
 		var e Event
@@ -52,10 +55,7 @@ func DecodeBatch(r io.Reader, now time.Time, w Window, maxEvents int) (valid []E
 			continue
 		}
 		if e.ID == "" {
-			if ids == nil {
-				ids = newIDSource()
-			}
-			e.ID = ids.next(now)
+			e.ID = ContentID(i, &e)
 		}
 		valid = append(valid, e)
 	}

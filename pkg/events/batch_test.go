@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -208,7 +207,7 @@ type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
-func TestDecodeBatchAssignsUniqueSortableIDs(t *testing.T) {
+func TestDecodeBatchAssignsStableUniqueIDs(t *testing.T) {
 	const n = 5000
 	body := strings.Repeat(goodExposure+"\n", n)
 	valid, _ := decode(t, body, 0)
@@ -216,27 +215,30 @@ func TestDecodeBatchAssignsUniqueSortableIDs(t *testing.T) {
 		t.Fatalf("got %d valid, want %d", len(valid), n)
 	}
 	seen := make(map[string]bool, n)
-	for i, e := range valid {
+	for _, e := range valid {
 		id, err := ulid.ParseStrict(e.ID)
 		if err != nil {
 			t.Fatalf("id %q: %v", e.ID, err)
 		}
-		if id.Time() != ulid.Timestamp(now) {
-			t.Errorf("id %s carries %v, want the batch's now %v", e.ID, ulid.Time(id.Time()), now)
+		if id.Time() != ulid.Timestamp(e.TS) {
+			t.Errorf("id %s carries %v, want the event's ts %v", e.ID, ulid.Time(id.Time()), e.TS)
 		}
 		if seen[e.ID] {
-			t.Fatalf("id %s assigned twice", e.ID)
+			t.Fatalf("id %s assigned twice: identical events at different places must differ", e.ID)
 		}
 		seen[e.ID] = true
-		if i > 0 && e.ID <= valid[i-1].ID {
-			t.Fatalf("ids not increasing: %s after %s", e.ID, valid[i-1].ID)
+	}
+	// The same body sent again (a resend after a lost answer) gets the same ids.
+	again, _ := decode(t, body, 0)
+	for i := range valid {
+		if again[i].ID != valid[i].ID {
+			t.Fatalf("resent event %d got id %s, first time %s", i, again[i].ID, valid[i].ID)
 		}
 	}
-
-	// A later batch sorts after an earlier one.
-	later, _, err := events.DecodeBatch(strings.NewReader(goodExposure), now.Add(time.Millisecond), events.Window{}, 0)
-	if err != nil || len(later) != 1 || later[0].ID <= valid[n-1].ID {
-		t.Errorf("a later batch's id %v does not sort after %s (err %v)", later, valid[n-1].ID, err)
+	// Another event at the same place gets another id.
+	other, _ := decode(t, strings.Replace(goodExposure, `"u1"`, `"u2"`, 1), 0)
+	if len(other) != 1 || other[0].ID == valid[0].ID {
+		t.Errorf("a different event got the same id %v", other)
 	}
 }
 

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
 	"time"
@@ -53,5 +54,29 @@ func (s *idSource) next(now time.Time) string {
 	if err != nil { // monotonic overflow within one millisecond: practically never; stay unique
 		id = ulid.MustNew(ulid.Timestamp(now), entropy{})
 	}
+	return id.String()
+}
+
+// ContentID is the id DecodeBatch gives the event at index i of a batch that
+// came without one: a ULID whose time is the event's ts and whose 80 random
+// bits are the first bytes of SHA-256 over the index and the event's JSON.
+// The same body sent twice gets the same ids; two identical events at
+// different places in a batch get different ones.
+func ContentID(i int, e *Event) string {
+	h := sha256.New()
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], uint64(i))
+	h.Write(idx[:])
+	saved := e.ID
+	e.ID = ""
+	b, _ := e.AppendJSON(nil)
+	e.ID = saved
+	h.Write(b)
+	var sum [sha256.Size]byte
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(e.TS)); err != nil {
+		_ = id.SetTime(0) // a ts before 1970 or past 10889: validation refuses those anyway
+	}
+	_ = id.SetEntropy(h.Sum(sum[:0])[:10])
 	return id.String()
 }

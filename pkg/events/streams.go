@@ -118,3 +118,13 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	}
 	return err
 }
+
+// LimitsWithMaxBytes are [DefaultStreamLimits] with MaxBytes set to n, or
+// the defaults as they are when n is 0 (a service's --stream-max-bytes).
+func LimitsWithMaxBytes(n int64) StreamLimits {
+	l := DefaultStreamLimits()
+	if n > 0 {
+		l.MaxBytes = n
+	}
+	return l
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ingest's throughput: a backlog of raw events drained by one ingest process
+# (raw stream → Redis counters → analytics stream, all acknowledged), its RSS
+# while draining, and next to it the ceiling of the same Redis for the same
+# per-event command mix, measured with redis-benchmark in the same run.
+#
+#   scripts/bench-ingest.sh          (make bench runs it; BENCH_EVENTS=1000000)
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+OUT=.run/bench
+mkdir -p "$OUT"
+N=${BENCH_EVENTS:-1000000}
+NS=BENCHI_
+ADDR=127.0.0.1:18085
+log() { printf '[bench-ingest] %s\n' "$*" >&2; }
+
+eval "$(scripts/services.sh up)"
+go build -o "$OUT/" ./cmd/ingest ./scripts/bench/rawload
+redis_port=${FLAGSTREAM_REDIS_URL##*:}
+redis_port=${redis_port%%/*}
+
+# The Redis ceiling: per event, the exposure mix ingest's script runs
+# (dedup marker SET NX EX, HINCRBY, PFADD, HSET) as one EVAL, pipelined.
+mix='redis.call("SET", "benchmix:seen:" .. ARGV[1], "1", "NX", "EX", 60) redis.call("HINCRBY", "benchmix:exposures", "control", 1) redis.call("PFADD", "benchmix:users", ARGV[1]) redis.call("HSET", "benchmix:assign", ARGV[1], "control") return 1'
+ceiling=$(redis-benchmark -p "$redis_port" -n 300000 -P 100 -r 100000000 -q eval "$mix" 0 __rand_int__ | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+redis-cli -p "$redis_port" --scan --pattern 'benchmix:*' | xargs -r -n 500 redis-cli -p "$redis_port" del >/dev/null
+
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -n "$N"
+prefix="benchingest:$$:"
+start=$(date +%s.%N)
+FLAGSTREAM_REDIS_PREFIX=$prefix FLAGSTREAM_NATS_NAMESPACE=$NS FLAGSTREAM_HTTP_ADDR=$ADDR FLAGSTREAM_LOG_LEVEL=warn \
+	"$OUT/ingest" >>"$OUT/ingest.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+max_rss=0
+done_n=0
+for _ in $(seq 1 1200); do
+	sleep 0.5
+	rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+	((rss > max_rss)) && max_rss=$rss
+	done_n=$(curl -s "http://$ADDR/metrics" | awk '/^flagstream_ingest_events_forwarded_total/ {s += $2} END {printf "%d", s}')
+	((done_n >= N)) && break
+done
+end=$(date +%s.%N)
+kill $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
+trap - EXIT
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+rate=$(awk -v n="$done_n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+printf '\n| ingest (one process, default 8 workers, batches of 500) | value |\n|---|---|\n'
+printf '| backlog drained | %s of %s events in %s s |\n' "$done_n" "$N" "$secs"
+printf '| sustained throughput (raw → Redis → analytics, acked) | %s events/s |\n' "$rate"
+printf '| Redis ceiling, same command mix (redis-benchmark EVAL, -P 100) | %s events/s |\n' "${ceiling:-?}"
+printf '| ingest max RSS while draining | %.1f MiB |\n' "$(awk -v k="$max_rss" 'BEGIN { print k / 1024 }')"
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
+redis-cli -p "$redis_port" --scan --pattern "${prefix}*" | xargs -r -n 1000 redis-cli -p "$redis_port" del >/dev/null
