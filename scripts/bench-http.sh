@@ -85,7 +85,14 @@ for conns in 32 64; do
 	done
 done
 bulk=$(wrk -t1 -c1 -d"$DURATION" --latency -s scripts/bench/ofrep.lua "http://$FLAGD_ADDR" -- /ofrep/v1/evaluate/flags | grep '^RESULT' | sed 's/^RESULT //')
-rows+=("flagd OFREP bulk, 100 flags|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
+rows+=("flagd OFREP bulk, 100 flags (~50 exposures)|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
+# The same bulk with flags that expose nobody: the evaluation path alone.
+plain_prefix="bench:plain:$$:"
+"$OUT/seedflags" -redis-url "$FLAGSTREAM_REDIS_URL" -redis-prefix "$plain_prefix" -n 98 -variants=false
+PLAIN_ADDR=127.0.0.1:18082
+start_flagd "$PLAIN_ADDR" "$plain_prefix"
+bulk=$(wrk -t1 -c1 -d"$DURATION" --latency -s scripts/bench/ofrep.lua "http://$PLAIN_ADDR" -- /ofrep/v1/evaluate/flags | grep '^RESULT' | sed 's/^RESULT //')
+rows+=("flagd OFREP bulk, 100 flags (no variants)|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
 
 metrics=$(curl -s "http://$FLAGD_ADDR/metrics")
 published=$(awk '/^flagstream_flagd_exposures_published_total/ {print $2}' <<<"$metrics")
@@ -119,6 +126,6 @@ fi
 # Remove the benchmark's streams and keys (prefixes of this run only).
 cleanup
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete
-for p in "$prefix" "$rss_prefix"; do
+for p in "$prefix" "$rss_prefix" "$plain_prefix"; do
 	redis-cli -u "$FLAGSTREAM_REDIS_URL" --scan --pattern "${p}*" | xargs -r -n 500 redis-cli -u "$FLAGSTREAM_REDIS_URL" del >/dev/null
 done

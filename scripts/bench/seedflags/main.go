@@ -18,15 +18,16 @@ import (
 func main() {
 	redisURL := flag.String("redis-url", "redis://127.0.0.1:16379/0", "Redis URL")
 	prefix := flag.String("redis-prefix", "bench:", "key prefix")
-	n := flag.Int("n", 0, "extra flags bulk_00000... to write (percentage flags with two variants and a rule)")
+	n := flag.Int("n", 0, "extra flags bulk_00000... to write (percentage flags with a rule)")
+	variants := flag.Bool("variants", true, "give the extra flags two variants (every evaluation that rolls a user in is an exposure)")
 	flag.Parse()
-	if err := seed(*redisURL, *prefix, *n); err != nil {
+	if err := seed(*redisURL, *prefix, *n, *variants); err != nil {
 		fmt.Fprintln(os.Stderr, "seedflags:", err)
 		os.Exit(1)
 	}
 }
 
-func seed(redisURL, prefix string, n int) error {
+func seed(redisURL, prefix string, n int, variants bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rdb, err := connect.Redis(redisURL)
@@ -48,10 +49,13 @@ func seed(redisURL, prefix string, n int) error {
 	g.SetLimit(16)
 	for i := range n {
 		g.Go(func() error {
-			_, err := s.Put(ctx, &flags.Flag{Key: fmt.Sprintf("bulk_%05d", i), Status: flags.StatusPercentage, Percentage: float64(i % 100),
+			f := &flags.Flag{Key: fmt.Sprintf("bulk_%05d", i), Status: flags.StatusPercentage, Percentage: float64(i % 100),
 				Description: "bulk benchmark flag", AllowedUsers: []string{"user_1", "user_2"},
-				Rules:    []flags.Rule{{Attribute: "plan", Operator: "in", Value: []any{"pro", "enterprise"}}},
-				Variants: flags.Variants{{Name: "control", Weight: 50}, {Name: "treatment", Weight: 50}}})
+				Rules: []flags.Rule{{Attribute: "plan", Operator: "in", Value: []any{"pro", "enterprise"}}}}
+			if variants {
+				f.Variants = flags.Variants{{Name: "control", Weight: 50}, {Name: "treatment", Weight: 50}}
+			}
+			_, err := s.Put(ctx, f)
 			return err
 		})
 	}
