@@ -1,101 +1,25 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-// streamEvents reads every message on the raw stream of a namespace, keyed by
-// message id, and counts how many messages carried each id.
+// streamEvents reads the raw stream of a namespace (see testenv.StreamEvents).
 func streamEvents(t *testing.T, natsURL, ns string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	names := events.NewNames(ns)
-	stream, err := js.Stream(ctx, names.RawStream)
-	if err != nil {
-		t.Fatalf("raw stream %s: %v", names.RawStream, err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, seen := map[string]events.Event{}, map[string]int{}
-	if info.State.Msgs == 0 {
-		return got, seen
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			var e events.Event
-			if err := json.Unmarshal(msg.Data(), &e); err != nil {
-				t.Fatalf("message is not an event: %s", msg.Data())
-			}
-			if id := msg.Headers().Get("Nats-Msg-Id"); id != e.ID {
-				t.Errorf("message id header %q differs from event id %q", id, e.ID)
-			}
-			got[e.ID] = e
-			seen[e.ID]++
-		}
-		if n == 0 {
-			t.Fatalf("raw stream: read %d of %d messages: %v", read, info.State.Msgs, batch.Error())
-		}
-		read += uint64(n)
-	}
-	return got, seen
+	return testenv.StreamEvents(t, natsURL, events.NewNames(ns).RawStream)
 }
 
-// waitStream polls until the raw stream holds n messages.
+// waitStream polls until the raw stream of a namespace holds n messages.
 func waitStream(t *testing.T, natsURL, ns string, n int, within time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	deadline := time.Now().Add(within)
-	var have uint64
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s, err := js.Stream(ctx, events.NewNames(ns).RawStream)
-		if err == nil {
-			if info, err := s.Info(ctx); err == nil {
-				have = info.State.Msgs
-			}
-		}
-		cancel()
-		if have >= uint64(n) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("raw stream holds %d messages after %v, want %d", have, within, n)
+	testenv.WaitStream(t, natsURL, events.NewNames(ns).RawStream, n, within)
 }
 
 // N evaluations that assign a variant give exactly N exposures, with the
@@ -169,17 +93,6 @@ func streamEventsSettled(t *testing.T, e env) (int, map[string]events.Event) {
 }
 
 func streamEventsOrEmpty(t *testing.T, e env) (map[string]events.Event, map[string]int) {
-	nc, err := nats.Connect(e["FLAGSTREAM_NATS_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := js.Stream(ctx, events.NewNames(e["FLAGSTREAM_NATS_NAMESPACE"]).RawStream); err != nil {
-		return map[string]events.Event{}, map[string]int{}
-	}
 	return streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"])
 }
 

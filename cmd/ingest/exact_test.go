@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,7 +128,7 @@ func TestExactUnderDuplicatesAndRedeliveries(t *testing.T) {
 	w.check(t, p.counters, testDay)
 	p.checkAnalytics(t, w)
 	m := in.Do(t, "GET", "/metrics", nil)
-	if !contains(m.Body, "flagstream_ingest_dedup_hits_total") {
+	if !strings.Contains(string(m.Body), "flagstream_ingest_dedup_hits_total") {
 		t.Error("no dedup metric")
 	}
 }
@@ -142,19 +143,6 @@ func publishTo(t *testing.T, js jetstream.JetStream, evs []events.Event, subject
 			t.Fatal(err)
 		}
 	}
-}
-
-func contains(b []byte, s string) bool {
-	return len(b) > 0 && string(b) != "" && indexOf(string(b), s) >= 0
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // buildIngest compiles the ingest binary once per test.

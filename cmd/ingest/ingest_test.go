@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flagstream/flagstream/internal/live"
@@ -25,81 +23,14 @@ func startIngest(t *testing.T, env map[string]string) *testenv.Service {
 // analyticsIDs reads the analytics stream: how many messages carry each id.
 func analyticsIDs(t *testing.T, natsURL, ns string) (map[string]int, map[string]events.Event) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, events.NewNames(ns).AnalyticsStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, evs := map[string]int{}, map[string]events.Event{}
-	if info.State.Msgs == 0 {
-		return ids, evs
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var e events.Event
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				t.Fatalf("analytics message %s: %v", m.Data(), err)
-			}
-			if m.Headers().Get("Nats-Msg-Id") != e.ID {
-				t.Fatalf("analytics message id %q for event %q", m.Headers().Get("Nats-Msg-Id"), e.ID)
-			}
-			ids[e.ID]++
-			evs[e.ID] = e
-		}
-		if n == 0 {
-			t.Fatalf("analytics stream: read %d of %d messages: %v", read, info.State.Msgs, batch.Error())
-		}
-		read += uint64(n)
-	}
+	evs, ids := testenv.StreamEvents(t, natsURL, events.NewNames(ns).AnalyticsStream)
 	return ids, evs
 }
 
 // waitAnalytics polls until the analytics stream holds n messages.
 func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	deadline := time.Now().Add(within)
-	var have uint64
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if s, err := js.Stream(ctx, events.NewNames(ns).AnalyticsStream); err == nil {
-			if info, err := s.Info(ctx); err == nil {
-				have = info.State.Msgs
-			}
-		}
-		cancel()
-		if have >= uint64(n) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("analytics stream holds %d messages after %v, want %d", have, within, n)
+	testenv.WaitStream(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
 }
 
 func today() string { return time.Now().UTC().Format(time.DateOnly) }
