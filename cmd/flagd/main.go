@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	_ "net/http/pprof" // served only on --pprof-addr
 	"os"
 	"os/signal"
 	"syscall"
@@ -134,14 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		httpapi.Check{Name: "nats", Fn: func(context.Context) error { return natsReady(nc.Status().String(), nc.IsConnected()) }},
 		httpapi.Check{Name: "flags", Fn: func(context.Context) error { return a.loaded() }},
 	)
-	if o.pprofAddr != "" {
-		if err := httpapi.CheckListen(o.pprofAddr, httpapi.Tokens{}); err != nil {
-			return fmt.Errorf("pprof-addr: %w", err)
-		}
-		g.Go(func() error {
-			return httpapi.Serve(ctx, httpapi.NewServer(o.pprofAddr, http.DefaultServeMux, log), nil)
-		})
-	}
+	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
 	g.Go(func() error {
 		return httpapi.Serve(ctx, srv, func(addr net.Addr) {

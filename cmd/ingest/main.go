@@ -42,6 +42,7 @@ type options struct {
 	maxPast     time.Duration
 	maxFuture   time.Duration
 	ackWait     time.Duration
+	pprofAddr   string
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
 		fs.DurationVar(&o.maxFuture, "max-event-future", 10*time.Minute, "newest ts accepted over HTTP (clock skew)")
 		fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "time a fetched raw event may stay unacknowledged before JetStream redelivers it")
+		fs.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for Go's /debug/pprof (off when empty)")
 	})
 	if err != nil {
 		return err
@@ -122,6 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}},
 		httpapi.Check{Name: "consumer", Fn: func(context.Context) error { return m.ready("consumer") }},
 	)
+	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
 	g.Go(func() error {
 		return httpapi.Serve(ctx, srv, func(addr net.Addr) {

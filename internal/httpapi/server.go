@@ -3,8 +3,10 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -64,4 +66,21 @@ func Serve(ctx context.Context, srv *http.Server, ready func(addr net.Addr)) err
 		return err
 	}
 	return nil
+}
+
+// ServeDebug serves Go's /debug/pprof on a loopback address until ctx ends;
+// an empty addr serves nothing. Profiles show internals, so never on a
+// network address.
+func ServeDebug(ctx context.Context, addr string, log zerolog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	if err := CheckListen(addr, Tokens{}); err != nil {
+		return fmt.Errorf("pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return Serve(ctx, NewServer(addr, mux, log), nil)
 }

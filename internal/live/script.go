@@ -43,12 +43,15 @@ for i = 4, #ARGV, 6 do
       redis.call('PFADD', base .. 'users:' .. name .. ':' .. day, user)
       redis.call('HSET', assignments, user, name)
       local pk = base .. 'pending:' .. user
-      for _, p in ipairs(redis.call('LRANGE', pk, 0, -1)) do
-        local f = {}
-        for part in string.gmatch(p, '[^\t]+') do f[#f+1] = part end
-        convert(f[1], f[2], user, f[3], f[4], name)
+      local held = redis.call('LRANGE', pk, 0, -1)
+      if #held > 0 then
+        for _, p in ipairs(held) do
+          local f = {}
+          for part in string.gmatch(p, '[^\t]+') do f[#f+1] = part end
+          convert(f[1], f[2], user, f[3], f[4], name)
+        end
+        redis.call('DEL', pk)
       end
-      redis.call('DEL', pk)
       out[#out+1] = 1
     else
       out[#out+1] = 0
