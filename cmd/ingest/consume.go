@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/live"
 	"github.com/flagstream/flagstream/pkg/events"
 )
@@ -70,7 +71,7 @@ func (c *consumer) run(ctx context.Context) error {
 			return nil
 		}
 		c.log.Warn().Err(err).Str("dependency", "nats").Str("stream", c.names.RawStream).Dur("retry_in", wait).Msg("cannot attach the raw consumer")
-		if !sleep(ctx, wait) {
+		if !connect.Sleep(ctx, wait) {
 			return nil
 		}
 		wait = min(wait*2, 5*time.Second)
@@ -93,11 +94,11 @@ func (c *consumer) run(ctx context.Context) error {
 // work is one fetch → count → forward → ack loop. Several run at once so
 // that one batch's Redis round trip overlaps another's publishes.
 func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
-	backoff := newBackoff()
+	var backoff connect.Backoff
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(c.batch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			c.fail(ctx, "nats", err, backoff)
+			c.fail(ctx, "nats", err, &backoff)
 			continue
 		}
 		var msgs []jetstream.Msg
@@ -105,7 +106,7 @@ func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
 			msgs = append(msgs, m)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && len(msgs) == 0 {
-			c.fail(ctx, "nats", err, backoff)
+			c.fail(ctx, "nats", err, &backoff)
 			continue
 		}
 		if len(msgs) == 0 {
@@ -114,10 +115,10 @@ func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
 		// The batch is finished even if ctx ends meanwhile: stopping half way
 		// would only cause redeliveries.
 		if err := c.process(context.WithoutCancel(ctx), msgs); err != nil {
-			c.fail(ctx, dependencyOf(err), err, backoff)
+			c.fail(ctx, dependencyOf(err), err, &backoff)
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		c.metrics.setReady("consumer", nil)
 	}
 }
@@ -139,11 +140,11 @@ func dependencyOf(err error) string {
 }
 
 // fail records a dependency failure and waits before the next attempt.
-func (c *consumer) fail(ctx context.Context, dep string, err error, b *backoff) {
-	wait := b.next()
+func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.Backoff) {
+	wait := b.Next()
 	c.metrics.setReady("consumer", fmt.Errorf("%s: %w", dep, err))
 	c.log.Warn().Err(err).Str("dependency", dep).Dur("retry_in", wait).Msg("cannot process raw events; retrying")
-	sleep(ctx, wait)
+	connect.Sleep(ctx, wait)
 }
 
 // process handles one fetched batch.
@@ -272,31 +273,5 @@ func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
 				c.metrics.ackPending.Set(float64(info.NumAckPending))
 			}
 		}
-	}
-}
-
-type backoff struct{ wait time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	if b.wait == 0 {
-		b.wait = 100 * time.Millisecond
-	} else {
-		b.wait = min(b.wait*2, 5*time.Second)
-	}
-	return b.wait
-}
-
-func (b *backoff) reset() { b.wait = 0 }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
