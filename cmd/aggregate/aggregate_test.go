@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/pkg/events"
+	"github.com/flagstream/flagstream/pkg/stats"
+)
+
+// scenario holds hand-written events whose effect is easy to state:
+// alice converts once before her exposure (not counted) and once without
+// naming an experiment (counted in both experiments she saw, at 12.34).
+func scenario() []events.Event {
+	at := func(d, h int) time.Time { return day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	v := func(x float64) *float64 { return &x }
+	return []events.Event{
+		{ID: "s-1", Type: events.TypeExposure, Experiment: "exp_c", Variant: "control", UserID: "alice", TS: at(1, 10)},
+		{ID: "s-2", Type: events.TypeConversion, Experiment: "exp_c", UserID: "alice", ConversionType: "purchase", Value: v(20), TS: at(1, 9)},
+		{ID: "s-3", Type: events.TypeConversion, UserID: "alice", ConversionType: "purchase", Value: v(12.34), TS: at(1, 11)},
+		{ID: "s-4", Type: events.TypeExposure, Experiment: "exp_d", Variant: "b", UserID: "alice", TS: at(1, 10)},
+		{ID: "s-5", Type: events.TypeExposure, Experiment: "exp_c", Variant: "treatment", UserID: "bob", TS: at(2, 10)},
+		{ID: "s-6", Type: events.TypeExposure, Experiment: "exp_d", Variant: "a", UserID: "bob", TS: at(2, 10)},
+	}
+}
+
+// Events in, report out: exact against what was sent, through a redelivered
+// batch; the report, its CSV, the CLI and /daily agree; POST /v1/stats on
+// the report's counts answers the report's statistics.
+func TestReportExact(t *testing.T) {
+	p := newPipeline(t, "")
+	p.env["FLAGSTREAM_BATCH"] = "700"
+	rng := rand.New(rand.NewPCG(11, 12))
+	all := append(chstoretest.Workload(rng, 500, day0, "w-"), scenario()...)
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] }) // conversions overtake exposures
+	p.publish(t, all, byID)
+	svc := startAggregate(t, p.env)
+	p.drained(t, 2*time.Minute)
+
+	last := day0.AddDate(0, 0, 7)
+	check := func() {
+		t.Helper()
+		for _, exp := range []string{"exp_a", "exp_b"} {
+			for _, metric := range []string{"purchase", "signup"} {
+				checkExact(t, svc, all, exp, metric, day0, last)
+			}
+		}
+		checkExact(t, svc, all, "exp_a", "purchase", day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 4))
+		checkExact(t, svc, all, "exp_c", "purchase", day0, last)
+		checkExact(t, svc, all, "exp_d", "purchase", day0, last)
+	}
+	check()
+	// The hand-written facts, spelled out.
+	q := url.Values{"metric": {"purchase"}, "from": {day0.Format(time.DateOnly)}, "to": {last.Format(time.DateOnly)}}
+	for _, exp := range []string{"exp_c", "exp_d"} {
+		rep, body := getReport(t, svc, exp, q)
+		var found bool
+		for _, v := range rep.Variants {
+			if v.Converters == 1 {
+				found = true
+				if v.Conversions != 1 || deref(v.ValueSum) != 12.34 {
+					t.Errorf("%s: alice's variant %+v, want one conversion of 12.34 (the one before her exposure not counted)", exp, v)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: the conversion without an experiment was not attributed: %s", exp, body)
+		}
+	}
+
+	// Every event again, as new messages (new message ids, so JetStream's
+	// own dedup does not catch them): nothing changes.
+	q = url.Values{"metric": {"purchase"}, "from": {day0.Format(time.DateOnly)}, "to": {last.Format(time.DateOnly)}}
+	_, before := getReport(t, svc, "exp_a", q)
+	p.publish(t, all[:len(all)/2], func(e *events.Event) string { return "again-" + e.ID })
+	p.drained(t, 2*time.Minute)
+	_, after := getReport(t, svc, "exp_a", q)
+	if !jsonEqual(t, before, after) {
+		t.Errorf("report changed after a redelivered batch:\nbefore %s\nafter  %s", before, after)
+	}
+	check()
+
+	// JSON, CSV and the CLI agree.
+	agree(t, svc, "exp_a", q)
+	// /daily's last day is the report; p-values only go down.
+	daily(t, svc, "exp_a", q)
+	// POST /v1/stats on the report's counts gives the report's statistics.
+	statsAgree(t, svc, all, "exp_a", q)
+
+	m := svc.Do(t, "GET", "/metrics", nil)
+	for _, name := range []string{"flagstream_aggregate_events_acked_total", "flagstream_aggregate_refresh_seconds", "flagstream_aggregate_rows_inserted_total"} {
+		if !contains(m.Body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	list := svc.Expect(t, 200, "GET", "/v1/experiments", nil)
+	if exps, _ := list["experiments"].([]any); len(exps) != 4 {
+		t.Errorf("/v1/experiments = %v, want 4 experiments", list)
+	}
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// agree checks that the report's JSON, its CSV and the CLI's JSON, CSV and
+// table say the same.
+func agree(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
+	t.Helper()
+	_, body := getReport(t, svc, exp, q)
+	var rep report.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := svc.Do(t, "GET", "/v1/experiments/"+exp+"/report.csv?"+q.Encode(), nil)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("report.csv = %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+	}
+	var want bytes.Buffer
+	if err := report.WriteCSV(&want, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Body, want.Bytes()) {
+		t.Errorf("report.csv differs from the JSON report:\n%s\nwant\n%s", r.Body, want.Bytes())
+	}
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	if err != nil || len(rows) != 1+len(rep.Variants) || !reflect.DeepEqual(rows[0], report.CSVHeader) {
+		t.Fatalf("report.csv: %d rows, %v", len(rows), err)
+	}
+	for i, v := range rep.Variants {
+		if rows[i+1][6] != v.Variant || rows[i+1][7] != strconv.FormatInt(v.Users, 10) {
+			t.Errorf("csv row %d = %v, want variant %s with %d users", i+1, rows[i+1][:8], v.Variant, v.Users)
+		}
+		if v.Rate.Valid {
+			if got, _ := strconv.ParseFloat(rows[i+1][11], 64); got != v.Rate.Value {
+				t.Errorf("csv rate %s, json %v", rows[i+1][11], v.Rate.Value)
+			}
+		}
+	}
+
+	cli := func(format string) []byte {
+		t.Helper()
+		var out bytes.Buffer
+		args := []string{"report", exp, "--metric", q.Get("metric"), "--from", q.Get("from"), "--to", q.Get("to"), "--format", format}
+		if err := run(context.Background(), args, envFunc(svc.Env), &out); err != nil {
+			t.Fatalf("aggregate %v: %v", args, err)
+		}
+		return out.Bytes()
+	}
+	if got := cli("json"); !jsonEqual(t, got, body) {
+		t.Errorf("CLI json differs from the service's:\n%s\nwant\n%s", got, body)
+	}
+	if got := cli("csv"); !bytes.Equal(got, r.Body) {
+		t.Errorf("CLI csv differs from the service's:\n%s\nwant\n%s", got, r.Body)
+	}
+	table := cli("table")
+	for _, v := range rep.Variants {
+		if !contains(table, v.Variant) || !contains(table, strconv.FormatInt(v.Users, 10)) {
+			t.Errorf("CLI table lacks %s with %d users:\n%s", v.Variant, v.Users, table)
+		}
+	}
+}
+
+// daily checks /daily against the report: its last day is the report's
+// figures, and the sequential p-values never rise.
+func daily(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
+	t.Helper()
+	_, body := getReport(t, svc, exp, q)
+	var rep report.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	r := svc.Do(t, "GET", "/v1/experiments/"+exp+"/daily?"+q.Encode(), nil)
+	if r.Status != 200 {
+		t.Fatalf("daily = %d %s", r.Status, r.Body)
+	}
+	var d report.Daily
+	if err := json.Unmarshal(r.Body, &d); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := time.Parse(time.DateOnly, q.Get("from"))
+	to, _ := time.Parse(time.DateOnly, q.Get("to"))
+	if len(d.Days) != int(to.Sub(from).Hours()/24)+1 || d.Days[0].Date != q.Get("from") {
+		t.Fatalf("daily has %d days from %s", len(d.Days), d.Days[0].Date)
+	}
+	lastDay := d.Days[len(d.Days)-1]
+	if lastDay.MultipleExposures != rep.MultipleExposures || len(lastDay.Variants) != len(rep.Variants) {
+		t.Fatalf("daily's last day %+v, report %+v", lastDay, rep.Result)
+	}
+	for i, v := range lastDay.Variants {
+		w := rep.Variants[i]
+		if v.Variant != w.Variant || v.Users != w.Users || v.Converters != w.Converters || v.Conversions != w.Conversions ||
+			!approx(v.ValueSum, w.ValueSum) || !approx(v.ValueVariance, w.ValueVariance) || !approx(v.Rate, w.Rate) {
+			t.Errorf("daily's last day %+v, report %+v", v, w)
+		}
+	}
+	prev := map[string]float64{}
+	for _, day := range d.Days {
+		var users int64
+		for _, v := range day.Variants {
+			users += v.Users
+			if v.VsControl == nil || !v.VsControl.Rate.SequentialPValue.Valid {
+				continue
+			}
+			p := v.VsControl.Rate.SequentialPValue.Value
+			if old, ok := prev[v.Variant]; ok && p > old {
+				t.Errorf("%s: sequential p-value rose from %v to %v", day.Date, old, p)
+			}
+			prev[v.Variant] = p
+		}
+		if day.Date > q.Get("from") && users == 0 {
+			t.Errorf("%s: no users", day.Date)
+		}
+	}
+}
+
+func approx(a, b stats.Number) bool {
+	if a.Valid != b.Valid {
+		return false
+	}
+	return !a.Valid || math.Abs(a.Value-b.Value) <= 1e-9*math.Max(1, math.Abs(b.Value))
+}
+
+// statsAgree posts the report's counts (from the reference) to /v1/stats:
+// the answer is stats.Compare's, and the report's figures.
+func statsAgree(t *testing.T, svc *testenv.Service, all []events.Event, exp string, q url.Values) {
+	t.Helper()
+	from, _ := time.Parse(time.DateOnly, q.Get("from"))
+	to, _ := time.Parse(time.DateOnly, q.Get("to"))
+	want := chstoretest.Expected(all, exp, q.Get("metric"), from, to)
+	in := stats.Input{Confidence: 0.95, Weights: make([]float64, len(want))}
+	for i, c := range want { // control first: "control" sorts before "treatment"
+		in.Variants = append(in.Variants, stats.Counts{Variant: c.Variant, Users: c.Users, Converters: c.Converters,
+			Conversions: c.Conversions, ValueSum: c.ValueSum, ValueSumSq: c.ValueSumSq})
+		in.Weights[i] = 50
+	}
+	r := svc.Do(t, "POST", "/v1/stats", in)
+	if r.Status != 200 {
+		t.Fatalf("POST /v1/stats = %d %s", r.Status, r.Body)
+	}
+	local, _ := json.Marshal(stats.Compare(in))
+	if !jsonEqual(t, r.Body, local) {
+		t.Errorf("POST /v1/stats differs from stats.Compare:\n%s\nwant\n%s", r.Body, local)
+	}
+	var res stats.Result
+	if err := json.Unmarshal(r.Body, &res); err != nil {
+		t.Fatal(err)
+	}
+	_, body := getReport(t, svc, exp, q)
+	var rep report.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Variants) != len(rep.Variants) {
+		t.Fatalf("stats %d variants, report %d", len(res.Variants), len(rep.Variants))
+	}
+	for i := range res.Variants {
+		a, b := res.Variants[i], rep.Variants[i]
+		if a.Users != b.Users || !approx(a.Rate, b.Rate) || !approx(a.ValueVariance, b.ValueVariance) {
+			t.Errorf("stats %+v, report %+v", a, b)
+		}
+		if a.VsControl != nil && (!approx(a.VsControl.Rate.PValue, b.VsControl.Rate.PValue) || !approx(a.VsControl.Value.PValue, b.VsControl.Value.PValue)) {
+			t.Errorf("stats p-values %v %v, report %v %v", a.VsControl.Rate.PValue, a.VsControl.Value.PValue, b.VsControl.Rate.PValue, b.VsControl.Value.PValue)
+		}
+	}
+	if !approx(res.SRM.PValue, rep.SRM.PValue) {
+		t.Errorf("stats srm %v, report %v", res.SRM.PValue, rep.SRM.PValue)
+	}
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/chstore"
+	"github.com/flagstream/flagstream/internal/config"
+	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/migrations"
+	"github.com/flagstream/flagstream/pkg/stats"
+)
+
+// runReport prints a report read from ClickHouse directly, through the same
+// code as GET /v1/experiments/{key}/report: no running aggregate needed.
+func runReport(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	// The experiment may come first (aggregate report exp --metric m) or
+	// after the flags.
+	var experiment string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		experiment, args = args[0], args[1:]
+	}
+	q := url.Values{}
+	var format string
+	var fs *flag.FlagSet
+	cfg, err := config.Parse("aggregate", args, getenv, func(f *flag.FlagSet) {
+		fs = f
+		for _, name := range []string{"metric", "from", "to", "confidence", "control", "weights", "sequential_tuning"} {
+			f.Func(strings.ReplaceAll(name, "_", "-"), "as the report's "+name+" parameter", func(s string) error {
+				q.Set(name, s)
+				return nil
+			})
+		}
+		f.StringVar(&format, "format", "table", "table, json or csv")
+	})
+	if err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if experiment == "" && len(rest) > 0 {
+		experiment, rest = rest[0], rest[1:]
+	}
+	if experiment == "" || len(rest) > 0 {
+		return errors.New("usage: aggregate report <experiment> [--metric m] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|json|csv]")
+	}
+	if format != "table" && format != "json" && format != "csv" {
+		return fmt.Errorf("--format %q: table, json or csv", format)
+	}
+	p, err := report.ParseQuery(experiment, q)
+	if err != nil {
+		return err
+	}
+	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rep, err := report.Build(ctx, chstore.New(conn), p, time.Now())
+	if err != nil {
+		if errors.Is(err, report.ErrInvalid) || errors.Is(err, chstore.ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("clickhouse at %s: %w", config.Redact(cfg.ClickHouseDSN), err)
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	case "csv":
+		return report.WriteCSV(out, rep)
+	}
+	return report.WriteTable(out, rep)
+}
+
+// runStats reads the body of POST /v1/stats and prints what it answers.
+func runStats(args []string, in io.Reader, out io.Writer) error {
+	fs := flag.NewFlagSet("aggregate stats", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	format := fs.String("format", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("aggregate stats: %w", err)
+	}
+	if fs.NArg() > 0 || (*format != "table" && *format != "json") {
+		return errors.New("usage: aggregate stats [--format table|json] < counts.json")
+	}
+	dec := json.NewDecoder(io.LimitReader(in, statsBodyLimit))
+	var input stats.Input
+	if err := dec.Decode(&input); err != nil {
+		return fmt.Errorf("read counts from stdin: %w", err)
+	}
+	if err := checkStatsInput(input); err != nil {
+		return err
+	}
+	res := stats.Compare(input)
+	if *format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return report.WriteResultTable(out, res)
+}
+
+// runMigrate applies the migrations and exits.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	cfg, err := config.Parse("aggregate", args, getenv, nil)
+	if err != nil {
+		return err
+	}
+	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	applied, err := migrations.Apply(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("clickhouse at %s: %w", config.Redact(cfg.ClickHouseDSN), err)
+	}
+	_, err = fmt.Fprintf(out, "migrations applied: %v\n", applied)
+	return err
+}

@@ -1,0 +1,209 @@
+// Command aggregate consumes the analytics stream into ClickHouse, keeps the
+// per-user state the reports read, and serves the reports: JSON, CSV, a daily
+// series, and POST /v1/stats for counts from elsewhere. It is also the CLI
+// for the same reports:
+//
+//	aggregate [serve] [flags]           the service (the default)
+//	aggregate report <experiment> ...   a report from ClickHouse, as a table, JSON or CSV
+//	aggregate stats [--format f] < in   the statistics of POST /v1/stats for a JSON body
+//	aggregate migrate                   apply the ClickHouse migrations and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flagstream/flagstream/internal/chstore"
+	"github.com/flagstream/flagstream/internal/config"
+	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/migrations"
+	"github.com/flagstream/flagstream/pkg/events"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "aggregate:", err)
+		os.Exit(1)
+	}
+}
+
+// stdin is what `aggregate stats` reads (a variable for tests).
+var stdin io.Reader = os.Stdin
+
+// run dispatches a subcommand, or runs the service.
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return serve(ctx, args[1:], getenv, out)
+		case "report":
+			return runReport(ctx, args[1:], getenv, out)
+		case "stats":
+			return runStats(args[1:], stdin, out)
+		case "migrate":
+			return runMigrate(ctx, args[1:], getenv, out)
+		case "help", "-h", "--help":
+			_, err := fmt.Fprint(out, usage)
+			return err
+		}
+	}
+	return serve(ctx, args, getenv, out)
+}
+
+const usage = `usage:
+  aggregate [serve] [flags]                 consume the analytics stream, serve reports (default :8082)
+  aggregate report <experiment> [--metric m] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
+                   [--confidence c] [--control v] [--weights 50,50] [--format table|json|csv]
+  aggregate stats [--format table|json] < counts.json
+  aggregate migrate                         apply the ClickHouse migrations and exit
+Every command takes --clickhouse-dsn (FLAGSTREAM_CLICKHOUSE_DSN) and the other shared flags.
+`
+
+type options struct {
+	batch     int
+	flush     time.Duration
+	queue     int
+	ackWait   time.Duration
+	opTimeout time.Duration
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	var o options
+	var fs *flag.FlagSet
+	cfg, err := config.Parse("aggregate", args, getenv, func(f *flag.FlagSet) {
+		fs = f
+		f.IntVar(&o.batch, "batch", 10_000, "events inserted into ClickHouse per batch at most")
+		f.DurationVar(&o.flush, "flush-interval", time.Second, "a batch is inserted at the latest this long after its first event arrived")
+		f.IntVar(&o.queue, "queue", 4, "inserted batches that may wait for their state refresh (bounds memory with --batch)")
+		f.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "time a fetched event may stay unacknowledged before JetStream redelivers it (kept alive while ClickHouse is retried)")
+		f.DurationVar(&o.opTimeout, "clickhouse-timeout", 30*time.Second, "time one ClickHouse insert or refresh may take before it is retried")
+	})
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (subcommands: serve, report, stats, migrate)", fs.Arg(0))
+	}
+	if o.batch < 1 || o.queue < 1 || o.flush <= 0 || o.ackWait <= 0 || o.opTimeout <= 0 {
+		return errors.New("batch and queue must be at least 1, and durations positive")
+	}
+	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
+		return fmt.Errorf("nats-namespace: %w", err)
+	}
+	log := config.NewLogger(out, "aggregate", cfg.LogLevel)
+	tokens, err := httpapi.LoadTokens(cfg.TokensFile)
+	if err != nil {
+		return err
+	}
+	if err := httpapi.CheckListen(cfg.HTTPAddr, tokens); err != nil {
+		return err
+	}
+	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	nc, err := connect.NATS(cfg.NATSURL, "aggregate")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	names := events.NewNames(cfg.NATSNamespace)
+	m := newMetrics()
+	store := chstore.New(conn)
+	c := &consumer{js: js, names: names, store: store, metrics: m, log: log, batch: o.batch, flush: o.flush,
+		queue: o.queue, ackWait: o.ackWait, opTimeout: o.opTimeout}
+	a := &api{store: store, tokens: tokens, metrics: m, now: time.Now}
+
+	g, ctx := errgroup.WithContext(ctx)
+	schemaReady, streamsReady := make(chan struct{}), make(chan struct{})
+	g.Go(func() error {
+		err := connect.Retry(ctx, log, "clickhouse", config.Redact(cfg.ClickHouseDSN), func(ctx context.Context) error {
+			actx, cancel := context.WithTimeout(ctx, o.opTimeout)
+			defer cancel()
+			applied, err := migrations.Apply(actx, conn)
+			if len(applied) > 0 {
+				log.Info().Interface("versions", applied).Msg("migrations applied")
+			}
+			return err
+		})
+		if err == nil {
+			m.setReady("migrations", nil)
+			close(schemaReady)
+		}
+		return ignoreCanceled(err)
+	})
+	g.Go(func() error {
+		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
+			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+		})
+		if err == nil {
+			close(streamsReady)
+		}
+		return ignoreCanceled(err)
+	})
+	g.Go(func() error {
+		for _, ch := range []chan struct{}{schemaReady, streamsReady} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return c.run(ctx)
+	})
+	health := httpapi.NewHealth(ctx,
+		httpapi.Check{Name: "clickhouse", Fn: store.Ping},
+		httpapi.Check{Name: "nats", Fn: func(context.Context) error {
+			if !nc.IsConnected() {
+				return fmt.Errorf("not connected (%s)", nc.Status())
+			}
+			return nil
+		}},
+		httpapi.Check{Name: "migrations", Fn: func(context.Context) error { return m.ready("migrations") }},
+		httpapi.Check{Name: "consumer", Fn: func(context.Context) error { return m.ready("consumer") }},
+	)
+	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
+	g.Go(func() error {
+		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
+			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
+		})
+	})
+	err = g.Wait()
+	log.Info().Msg("stopped")
+	return ignoreCanceled(err)
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// streamLimits are the events package's defaults with the configured size.
+func streamLimits(cfg config.Config) events.StreamLimits {
+	l := events.DefaultStreamLimits()
+	if cfg.StreamMaxBytes > 0 {
+		l.MaxBytes = cfg.StreamMaxBytes
+	}
+	return l
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flagstream/flagstream/internal/chstore"
+	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
+	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/pkg/events"
+)
+
+// day0 is ten days ago: reports with default dates cover the workload.
+var day0 = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -10)
+
+// pipeline is a namespace on the shared (or a given) NATS and ClickHouse with
+// the streams created, and the environment for an aggregate on it.
+type pipeline struct {
+	env   map[string]string
+	js    jetstream.JetStream
+	names events.Names
+}
+
+func newPipeline(t *testing.T, clickhouseDSN string) *pipeline {
+	t.Helper()
+	env := testenv.ServiceEnv(t)
+	if clickhouseDSN == "" {
+		clickhouseDSN, _ = testenv.ClickHouseDSN(t)
+	}
+	env["FLAGSTREAM_CLICKHOUSE_DSN"] = clickhouseDSN
+	env["FLAGSTREAM_FLUSH_INTERVAL"] = "200ms"
+	env["FLAGSTREAM_ACK_WAIT"] = "3s"
+	nc, err := nats.Connect(env["FLAGSTREAM_NATS_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+	names := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := events.EnsureStreams(ctx, js, names, events.TestStreamLimits()); err != nil {
+		t.Fatal(err)
+	}
+	return &pipeline{env: env, js: js, names: names}
+}
+
+// publish puts events on the analytics stream as ingest forwards them, each
+// with the message id msgID gives it (ingest uses the event id).
+func (p *pipeline) publish(t *testing.T, evs []events.Event, msgID func(*events.Event) string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var futures []jetstream.PubAckFuture
+	for i := range evs {
+		data, err := evs[i].AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := p.js.PublishAsync(p.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(msgID(&evs[i])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) == 512 || i == len(evs)-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					t.Fatalf("publish: %v", err)
+				case <-ctx.Done():
+					t.Fatal("publish not acknowledged")
+				}
+			}
+			futures = futures[:0]
+		}
+	}
+}
+
+func byID(e *events.Event) string { return e.ID }
+
+// drained waits until the aggregate consumer has acknowledged every message
+// on the stream (acknowledged means inserted and refreshed).
+func (p *pipeline) drained(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := p.js.Stream(ctx, p.names.AnalyticsStream)
+		var sinfo *jetstream.StreamInfo
+		if err == nil {
+			sinfo, err = s.Info(ctx)
+		}
+		var cinfo *jetstream.ConsumerInfo
+		if err == nil {
+			var c jetstream.Consumer
+			if c, err = p.js.Consumer(ctx, p.names.AnalyticsStream, consumerName); err == nil {
+				cinfo, err = c.Info(ctx)
+			}
+		}
+		cancel()
+		if err == nil {
+			last = fmt.Sprintf("stream last seq %d, ack floor %d, pending %d, ack pending %d",
+				sinfo.State.LastSeq, cinfo.AckFloor.Stream, cinfo.NumPending, cinfo.NumAckPending)
+			if cinfo.AckFloor.Stream >= sinfo.State.LastSeq && cinfo.NumPending == 0 && cinfo.NumAckPending == 0 {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("aggregate consumer not drained within %v: %s", within, last)
+}
+
+// reportJSON is the report as the service answers it.
+type reportJSON struct {
+	Experiment string `json:"experiment"`
+	Metric     string `json:"metric"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Control    string `json:"control"`
+	Variants   []struct {
+		Variant     string   `json:"variant"`
+		Users       int64    `json:"users"`
+		Converters  int64    `json:"converters"`
+		Conversions int64    `json:"conversions"`
+		ValueSum    *float64 `json:"value_sum"`
+	} `json:"variants"`
+	MultipleExposures int64 `json:"multiple_exposures"`
+	Warnings          []struct {
+		Code string `json:"code"`
+	} `json:"warnings"`
+}
+
+func getReport(t *testing.T, svc *testenv.Service, exp string, q url.Values) (reportJSON, []byte) {
+	t.Helper()
+	r := svc.Do(t, "GET", "/v1/experiments/"+exp+"/report?"+q.Encode(), nil)
+	if r.Status != 200 {
+		t.Fatalf("report %s?%s = %d %s", exp, q.Encode(), r.Status, r.Body)
+	}
+	var rep reportJSON
+	if err := json.Unmarshal(r.Body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep, r.Body
+}
+
+// checkExact compares a report with the reference counts of everything sent.
+func checkExact(t *testing.T, svc *testenv.Service, all []events.Event, exp, metric string, from, to time.Time) {
+	t.Helper()
+	q := url.Values{"metric": {metric}, "from": {from.Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}}
+	rep, body := getReport(t, svc, exp, q)
+	want := chstoretest.Expected(all, exp, metric, from, to)
+	var wantMultiple int64
+	wantBy := map[string]chstore.VariantCounts{}
+	for _, w := range want {
+		wantBy[w.Variant] = w
+		wantMultiple += w.Multiple
+	}
+	if len(rep.Variants) != len(want) {
+		t.Fatalf("report %s/%s has %d variants, want %d: %s", exp, metric, len(rep.Variants), len(want), body)
+	}
+	for _, v := range rep.Variants {
+		w := wantBy[v.Variant]
+		if v.Users != w.Users || v.Converters != w.Converters || v.Conversions != w.Conversions ||
+			v.ValueSum == nil || math.Abs(*v.ValueSum-w.ValueSum) > 0.005 {
+			t.Errorf("report %s/%s %s..%s variant %s: users %d converters %d conversions %d value_sum %v; want %d %d %d %.2f",
+				exp, metric, q.Get("from"), q.Get("to"), v.Variant, v.Users, v.Converters, v.Conversions, deref(v.ValueSum),
+				w.Users, w.Converters, w.Conversions, w.ValueSum)
+		}
+	}
+	if rep.MultipleExposures != wantMultiple {
+		t.Errorf("report %s/%s multiple_exposures = %d, want %d", exp, metric, rep.MultipleExposures, wantMultiple)
+	}
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func startAggregate(t *testing.T, env map[string]string) *testenv.Service {
+	t.Helper()
+	return testenv.Start(t, run, env)
+}
+
+func envFunc(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
+)
+
+// Bad requests get a 4xx naming what is wrong; parameters reach SQL only as
+// bound parameters, after validation.
+func TestBadRequests(t *testing.T) {
+	p := newPipeline(t, "")
+	all := chstoretest.Workload(rand.New(rand.NewPCG(3, 3)), 30, day0, "b-")
+	p.publish(t, all, byID)
+	svc := startAggregate(t, p.env)
+	p.drained(t, time.Minute)
+	d := func(n int) string { return day0.AddDate(0, 0, n).Format(time.DateOnly) }
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		want               string
+	}{
+		{"unknown experiment", "GET", "/v1/experiments/nope/report", nil, 404, "nope"},
+		{"unknown experiment csv", "GET", "/v1/experiments/nope/report.csv", nil, 404, "nope"},
+		{"unknown experiment daily", "GET", "/v1/experiments/nope/daily", nil, 404, "nope"},
+		{"invalid key", "GET", "/v1/experiments/" + url.PathEscape("x' OR 1=1 --") + "/report", nil, 400, "experiment"},
+		{"bad from", "GET", "/v1/experiments/exp_a/report?from=2026-13-01", nil, 400, "from"},
+		{"bad to", "GET", "/v1/experiments/exp_a/report?to=yesterday", nil, 400, "to"},
+		{"reversed", "GET", "/v1/experiments/exp_a/report?from=" + d(3) + "&to=" + d(1), nil, 400, "after to"},
+		{"too long", "GET", "/v1/experiments/exp_a/report?from=2024-01-01&to=2026-01-01", nil, 400, "366"},
+		{"unknown metric", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 400, "known: "},
+		{"unknown metric lists", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 400, "purchase"},
+		{"metric injection", "GET", "/v1/experiments/exp_a/report?metric=" + url.QueryEscape("a' OR '1'='1"), nil, 400, "metric"},
+		{"bad confidence", "GET", "/v1/experiments/exp_a/report?confidence=95", nil, 400, "confidence"},
+		{"weights count", "GET", "/v1/experiments/exp_a/report?weights=50,25,25", nil, 400, "weights"},
+		{"bad weights", "GET", "/v1/experiments/exp_a/report?weights=a,b", nil, 400, "weights"},
+		{"unknown control", "GET", "/v1/experiments/exp_a/report?control=zzz", nil, 400, "control"},
+		{"unknown parameter", "GET", "/v1/experiments/exp_a/report?metrc=purchase", nil, 400, "metrc"},
+		{"daily bad dates", "GET", "/v1/experiments/exp_a/daily?from=" + d(3) + "&to=" + d(1), nil, 400, "from"},
+		{"csv unknown metric", "GET", "/v1/experiments/exp_a/report.csv?metric=refund", nil, 400, "refund"},
+		{"stats empty body", "POST", "/v1/stats", "", 400, "body"},
+		{"stats converters", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":10,"converters":11},{"variant":"b","users":10}]}`, 400, "variants[0].converters"},
+		{"stats sumsq", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":10,"converters":1,"conversions":1,"value_sum":100,"value_sumsq":1},{"variant":"b","users":10}]}`, 400, "value_sumsq"},
+		{"stats confidence", "POST", "/v1/stats", `{"confidence":2,"variants":[{"variant":"a","users":10},{"variant":"b","users":10}]}`, 400, "confidence"},
+		{"stats not json", "POST", "/v1/stats", `{"variants":`, 400, ""},
+		{"good", "GET", "/v1/experiments/exp_a/report?metric=signup&from=" + d(0) + "&to=" + d(6) + "&confidence=0.9&weights=50,50", nil, 200, `"confidence":0.9`},
+		{"good control", "GET", "/v1/experiments/exp_a/report?control=treatment", nil, 200, `"control":"treatment"`},
+		{"good stats", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":100,"converters":10},{"variant":"b","users":100,"converters":20}]}`, 200, `"vs_control"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := svc.Do(t, tc.method, tc.path, tc.body)
+			if r.Status != tc.status || !strings.Contains(string(r.Body), tc.want) {
+				t.Errorf("%s %s = %d %s; want %d with %q", tc.method, tc.path, r.Status, r.Body, tc.status, tc.want)
+			}
+			if tc.status >= 400 && !strings.Contains(string(r.Body), `"error"`) {
+				t.Errorf("error body %s is not {error, message}", r.Body)
+			}
+		})
+	}
+	// The default metric is the one with the most converters; the default
+	// range runs from the first exposure to today.
+	rep, _ := getReport(t, svc, "exp_a", url.Values{})
+	if rep.Metric == "" || rep.From != d(0) && rep.From > d(6) || rep.To != time.Now().UTC().Format(time.DateOnly) {
+		t.Errorf("defaults: metric %q from %s to %s", rep.Metric, rep.From, rep.To)
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	env := map[string]string{"FLAGSTREAM_CLICKHOUSE_DSN": "clickhouse://127.0.0.1:1/default"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report"}, "usage"},
+		{[]string{"report", "exp", "--format", "xml"}, "format"},
+		{[]string{"report", "exp", "--from", "2026-02-30"}, "from"},
+		{[]string{"report", "bad key!"}, "experiment"},
+		{[]string{"report", "exp", "--bogus"}, "bogus"},
+		{[]string{"serve", "extra"}, "extra"},
+		{[]string{"stats", "--format", "xml"}, "usage"},
+	} {
+		var out bytes.Buffer
+		if err := run(context.Background(), tc.args, envFunc(env), &out); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("aggregate %v = %v, want an error naming %q", tc.args, err, tc.want)
+		}
+	}
+	// ClickHouse unreachable: the error names it, without a password.
+	env["FLAGSTREAM_CLICKHOUSE_DSN"] = "clickhouse://u:s3cret@127.0.0.1:1/default"
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"report", "exp"}, envFunc(env), &out)
+	if err == nil || !strings.Contains(err.Error(), "clickhouse") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("report with ClickHouse away: %v", err)
+	}
+}
+
+func TestStatsCommand(t *testing.T) {
+	body := `{"confidence": 0.95, "weights": [50, 50], "variants": [
+	  {"variant": "control", "users": 1000, "converters": 100, "conversions": 104, "value_sum": 2500, "value_sumsq": 87169},
+	  {"variant": "treatment", "users": 1000, "converters": 130, "conversions": 140, "value_sum": 3000, "value_sumsq": 99000}]}`
+	for _, format := range []string{"table", "json"} {
+		var out bytes.Buffer
+		stdin = strings.NewReader(body)
+		if err := run(context.Background(), []string{"stats", "--format", format}, envFunc(nil), &out); err != nil {
+			t.Fatalf("stats --format %s: %v", format, err)
+		}
+		if !strings.Contains(out.String(), "treatment") || (format == "json") != strings.Contains(out.String(), `"vs_control"`) {
+			t.Errorf("stats --format %s:\n%s", format, out.String())
+		}
+	}
+	stdin = strings.NewReader(`{"variants": [{"variant": "a", "users": 1, "converters": 2}]}`)
+	err := run(context.Background(), []string{"stats"}, envFunc(nil), &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "variants[0].converters") {
+		t.Errorf("stats with impossible counts: %v", err)
+	}
+}

@@ -1,0 +1,394 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"golang.org/x/sync/errgroup"
+)
+
+// DateLayout is how days travel to and from ClickHouse.
+const DateLayout = time.DateOnly
+
+// Summary describes one experiment.
+type Summary struct {
+	Key string `json:"key"`
+	// Users is the number of users exposed, all time (multiple exposures
+	// included); filled by Experiments only (it takes a FINAL read).
+	Users    int64    `json:"users"`
+	Variants []string `json:"variants"` // first-exposure variants, sorted
+	FirstDay string   `json:"first_day"`
+	LastDay  string   `json:"last_day"` // last day with an exposure or a counted conversion
+	Metrics  []Metric `json:"metrics"`  // most converters first
+}
+
+// First is FirstDay as a time (midnight UTC; zero if unset).
+func (s Summary) First() time.Time { d, _ := time.Parse(DateLayout, s.FirstDay); return d }
+
+// Last is LastDay as a time (midnight UTC; zero if unset).
+func (s Summary) Last() time.Time { d, _ := time.Parse(DateLayout, s.LastDay); return d }
+
+// Metric is a conversion type seen in an experiment, with the users who had
+// one at or after their first exposure (all time).
+type Metric struct {
+	Name       string `json:"name"`
+	Converters int64  `json:"converters"`
+}
+
+// finalSettings keeps ClickHouse from moving WHERE conditions into PREWHERE
+// on queries with FINAL, which would filter rows before the newest version of
+// each is chosen (ClickHouse 18.16 may do so; current releases do not).
+func finalSettings(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"optimize_move_to_prewhere": 0}))
+}
+
+// Experiments lists every experiment with exposures, by key, with exact
+// user and converter counts.
+func (s *Store) Experiments(ctx context.Context) ([]Summary, error) {
+	ctx = finalSettings(ctx)
+	var out []Summary
+	var metrics map[string][]Metric
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		rows, err := s.conn.Query(gctx, `SELECT experiment, count(), groupUniqArray(variant),
+			toString(min(first_day)), toString(max(last_day)) FROM user_state FINAL GROUP BY experiment ORDER BY experiment`)
+		if err != nil {
+			return fmt.Errorf("list experiments: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var sm Summary
+			var users uint64
+			if err := rows.Scan(&sm.Key, &users, &sm.Variants, &sm.FirstDay, &sm.LastDay); err != nil {
+				return fmt.Errorf("list experiments: %w", err)
+			}
+			sm.Users = int64(users)
+			sort.Strings(sm.Variants)
+			out = append(out, sm)
+		}
+		return rows.Err()
+	})
+	g.Go(func() error {
+		var err error
+		metrics, err = s.metrics(gctx, "FINAL", "")
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Metrics = metrics[out[i].Key]
+		if out[i].Metrics == nil {
+			out[i].Metrics = []Metric{}
+		}
+	}
+	return out, nil
+}
+
+// Experiment describes one experiment for a report, or returns ErrNotFound.
+// It reads without FINAL, to stay cheap on a report's path: Users is not
+// filled, and the converters of its Metrics, which only rank them, may
+// count a user twice until ClickHouse has merged their rows. FirstDay and
+// LastDay are exact (they only move outwards from one version of a row to
+// the next).
+func (s *Store) Experiment(ctx context.Context, key string) (Summary, error) {
+	sm := Summary{Key: key}
+	var found uint64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := s.conn.QueryRow(gctx, `SELECT count(), groupUniqArray(variant), toString(min(first_day)), toString(max(last_day))
+			FROM user_state WHERE experiment = ?`, key).Scan(&found, &sm.Variants, &sm.FirstDay, &sm.LastDay)
+		if err != nil {
+			return fmt.Errorf("read experiment: %w", err)
+		}
+		sort.Strings(sm.Variants)
+		return nil
+	})
+	g.Go(func() error {
+		m, err := s.metrics(gctx, "", key)
+		sm.Metrics = m[key]
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return Summary{}, err
+	}
+	if found == 0 {
+		return Summary{}, fmt.Errorf("%w: no exposures recorded for %q", ErrNotFound, key)
+	}
+	if sm.Metrics == nil {
+		sm.Metrics = []Metric{}
+	}
+	return sm, nil
+}
+
+// metrics counts the users with conversions per experiment and type, for
+// one experiment (key != "") or all; final is "FINAL" for exact counts.
+func (s *Store) metrics(ctx context.Context, final, key string) (map[string][]Metric, error) {
+	where, args := "", []any{}
+	if key != "" {
+		where, args = "WHERE experiment = ?", []any{key}
+	}
+	rows, err := s.conn.Query(ctx, `SELECT experiment, conversion_type, count() FROM user_metric `+final+` `+where+`
+		GROUP BY experiment, conversion_type`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list metrics: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Metric{}
+	for rows.Next() {
+		var e, name string
+		var n uint64
+		if err := rows.Scan(&e, &name, &n); err != nil {
+			return nil, fmt.Errorf("list metrics: %w", err)
+		}
+		out[e] = append(out[e], Metric{Name: name, Converters: int64(n)})
+	}
+	for _, ms := range out {
+		sort.Slice(ms, func(i, j int) bool {
+			if ms[i].Converters != ms[j].Converters {
+				return ms[i].Converters > ms[j].Converters
+			}
+			return ms[i].Name < ms[j].Name
+		})
+	}
+	return out, rows.Err()
+}
+
+// VariantCounts are one variant's figures for one metric over a range:
+// users first exposed in the range to this variant (and to no other by its
+// end), their conversions of the metric from first exposure to the range's
+// end, and the users left out for a second variant (Multiple).
+type VariantCounts struct {
+	Variant     string
+	Users       int64
+	Converters  int64
+	Conversions int64
+	ValueSum    float64
+	ValueSumSq  float64 // Σ over users of the square of each user's total value over the range
+	Multiple    int64
+}
+
+const countsUsersSQL = `
+SELECT variant, countIf(NOT multi), countIf(multi)
+FROM (
+    SELECT variant, first_day, switched = 1 AND switch_day <= toDate(?) AS multi
+    FROM user_state FINAL
+    WHERE experiment = ?
+)
+WHERE first_day >= toDate(?) AND first_day <= toDate(?)
+GROUP BY variant`
+
+const countsMetricSQL = `
+SELECT variant, countIf(c > 0), sum(c), sum(s), sum(s * s)
+FROM (
+    SELECT variant, first_day, switched, switch_day,
+           arraySum(arrayFilter((n, d) -> d <= toDate(?), counts, days)) AS c,
+           arraySum(arrayFilter((x, d) -> d <= toDate(?), sums, days)) AS s
+    FROM user_metric FINAL
+    WHERE experiment = ? AND conversion_type = ?
+)
+WHERE first_day >= toDate(?) AND first_day <= toDate(?) AND NOT (switched = 1 AND switch_day <= toDate(?))
+GROUP BY variant`
+
+// countsTotalsSQL is countsMetricSQL for a range that ends on or after
+// every user's last conversion day: the per-user totals, no arrays.
+const countsTotalsSQL = `
+SELECT variant, count(), sum(total_count), sum(total_sum), sum(total_sum * total_sum)
+FROM (
+    SELECT variant, first_day, switched, switch_day, total_count, total_sum
+    FROM user_metric FINAL
+    WHERE experiment = ? AND conversion_type = ?
+)
+WHERE first_day >= toDate(?) AND first_day <= toDate(?) AND NOT (switched = 1 AND switch_day <= toDate(?))
+GROUP BY variant`
+
+// Counts returns the figures of every variant with users first exposed in
+// [from, to], sorted by variant name. The two queries (users, and the
+// metric's conversions) run concurrently.
+func (s *Store) Counts(ctx context.Context, key, metric string, from, to time.Time) ([]VariantCounts, error) {
+	f, t := from.Format(DateLayout), to.Format(DateLayout)
+	ctx = finalSettings(ctx)
+	byVariant := map[string]*VariantCounts{}
+	get := func(v string) *VariantCounts {
+		if byVariant[v] == nil {
+			byVariant[v] = &VariantCounts{Variant: v}
+		}
+		return byVariant[v]
+	}
+	type metricRow struct {
+		variant           string
+		converters, conv  uint64
+		valueSum, valueSq float64
+	}
+	var users []VariantCounts
+	var conv []metricRow
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		rows, err := s.conn.Query(gctx, countsUsersSQL, t, key, f, t)
+		if err != nil {
+			return fmt.Errorf("count users: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			var n, m uint64
+			if err := rows.Scan(&v, &n, &m); err != nil {
+				return fmt.Errorf("count users: %w", err)
+			}
+			users = append(users, VariantCounts{Variant: v, Users: int64(n), Multiple: int64(m)})
+		}
+		return rows.Err()
+	})
+	if metric != "" {
+		g.Go(func() error {
+			// last_day only grows from one version of a row to the next:
+			// max over every version is the newest's.
+			var last string
+			if err := s.conn.QueryRow(gctx, `SELECT toString(max(last_day)) FROM user_metric WHERE experiment = ? AND conversion_type = ?`,
+				key, metric).Scan(&last); err != nil {
+				return fmt.Errorf("count conversions: %w", err)
+			}
+			query, args := countsMetricSQL, []any{t, t, key, metric, f, t, t}
+			if last <= t {
+				query, args = countsTotalsSQL, []any{key, metric, f, t, t}
+			}
+			rows, err := s.conn.Query(gctx, query, args...)
+			if err != nil {
+				return fmt.Errorf("count conversions: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var r metricRow
+				if err := rows.Scan(&r.variant, &r.converters, &r.conv, &r.valueSum, &r.valueSq); err != nil {
+					return fmt.Errorf("count conversions: %w", err)
+				}
+				conv = append(conv, r)
+			}
+			return rows.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		c := get(u.Variant)
+		c.Users, c.Multiple = u.Users, u.Multiple
+	}
+	for _, r := range conv {
+		c := get(r.variant)
+		c.Converters, c.Conversions, c.ValueSum, c.ValueSumSq = int64(r.converters), int64(r.conv), r.valueSum, r.valueSq
+	}
+	out := make([]VariantCounts, 0, len(byVariant))
+	for _, c := range byVariant {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Variant < out[j].Variant })
+	return out, nil
+}
+
+// DayDelta is how one variant's figures change on one day of a cumulative
+// series starting at the range's first day: users first exposed that day,
+// conversions and value that day, converters whose first conversion it was,
+// the change of Σ(user total)² (each user's square telescopes over their
+// days), and on the day a user sees a second variant, everything they had
+// contributed taken back (Users −1, Multiple +1). Summed from the first day
+// to day D they give Counts for [from, D] exactly.
+type DayDelta struct {
+	Day         string
+	Variant     string
+	Users       int64
+	Multiple    int64
+	Converters  int64
+	Conversions int64
+	ValueSum    float64
+	ValueSumSq  float64
+}
+
+const dailyUsersSQL = `
+SELECT variant, toString(day), sum(du), sum(dm)
+FROM (
+    SELECT variant, first_day, switch_day, toUInt8(switched = 1 AND switch_day <= toDate(?)) AS sw
+    FROM user_state FINAL
+    WHERE experiment = ?
+)
+ARRAY JOIN
+    arrayConcat([first_day], arraySlice([switch_day], 1, sw)) AS day,
+    arrayConcat([toInt64(1)], arraySlice([toInt64(-1)], 1, sw)) AS du,
+    arrayConcat([toInt64(0)], arraySlice([toInt64(1)], 1, sw)) AS dm
+WHERE first_day >= toDate(?) AND first_day <= toDate(?)
+GROUP BY variant, day`
+
+const dailyMetricSQL = `
+SELECT variant, toString(day), sum(dk), sum(dc), sum(ds), sum(dq)
+FROM (
+    SELECT variant, first_day,
+           toUInt8(switched = 1 AND switch_day <= toDate(?)) AS sw,
+           if(sw = 1, switch_day, toDate(?) + 1) AS cut,
+           arraySort(days) AS sd,
+           arrayFilter(d -> d < cut, sd) AS kd,
+           arrayFilter((n, d) -> d < cut, arraySort((n, d) -> d, counts, days), sd) AS kc,
+           arrayFilter((x, d) -> d < cut, arraySort((x, d) -> d, sums, days), sd) AS ks,
+           arrayCumSum(ks) AS cum,
+           arraySlice(arrayDifference(arrayConcat([0.], arrayMap(x -> x * x, cum))), 2) AS dq0,
+           toUInt8(sw = 1 AND length(kd) > 0) AS back,
+           arraySum(kc) AS tc,
+           arraySum(ks) AS ts,
+           arrayConcat(kd, arraySlice([switch_day], 1, back)) AS ed,
+           arrayConcat(arrayMap(i -> toInt64(i = 1), arrayEnumerate(kd)), arraySlice([toInt64(-1)], 1, back)) AS ek,
+           arrayConcat(arrayMap(n -> toInt64(n), kc), arraySlice([-toInt64(tc)], 1, back)) AS ec,
+           arrayConcat(ks, arraySlice([-ts], 1, back)) AS es,
+           arrayConcat(dq0, arraySlice([-(ts * ts)], 1, back)) AS eq
+    FROM user_metric FINAL
+    WHERE experiment = ? AND conversion_type = ?
+)
+ARRAY JOIN ed AS day, ek AS dk, ec AS dc, es AS ds, eq AS dq
+WHERE first_day >= toDate(?) AND first_day <= toDate(?)
+GROUP BY variant, day`
+
+// Daily returns the per-day changes of every variant's figures over [from,
+// to] (see DayDelta), in no particular order.
+func (s *Store) Daily(ctx context.Context, key, metric string, from, to time.Time) ([]DayDelta, error) {
+	f, t := from.Format(DateLayout), to.Format(DateLayout)
+	ctx = finalSettings(ctx)
+	var users, conv []DayDelta
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		rows, err := s.conn.Query(gctx, dailyUsersSQL, t, key, f, t)
+		if err != nil {
+			return fmt.Errorf("daily users: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d DayDelta
+			if err := rows.Scan(&d.Variant, &d.Day, &d.Users, &d.Multiple); err != nil {
+				return fmt.Errorf("daily users: %w", err)
+			}
+			users = append(users, d)
+		}
+		return rows.Err()
+	})
+	if metric != "" {
+		g.Go(func() error {
+			rows, err := s.conn.Query(gctx, dailyMetricSQL, t, t, key, metric, f, t)
+			if err != nil {
+				return fmt.Errorf("daily conversions: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var d DayDelta
+				if err := rows.Scan(&d.Variant, &d.Day, &d.Converters, &d.Conversions, &d.ValueSum, &d.ValueSumSq); err != nil {
+					return fmt.Errorf("daily conversions: %w", err)
+				}
+				conv = append(conv, d)
+			}
+			return rows.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return append(users, conv...), nil
+}

@@ -1,0 +1,228 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/chstore"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/pkg/stats"
+)
+
+// fake is a Source with fixed figures.
+type fake struct {
+	sum    chstore.Summary
+	counts []chstore.VariantCounts
+	deltas []chstore.DayDelta
+	asked  [2]time.Time
+}
+
+func (f *fake) Experiment(_ context.Context, key string) (chstore.Summary, error) {
+	if key != f.sum.Key {
+		return chstore.Summary{}, chstore.ErrNotFound
+	}
+	return f.sum, nil
+}
+
+func (f *fake) Counts(_ context.Context, _, _ string, from, to time.Time) ([]chstore.VariantCounts, error) {
+	f.asked = [2]time.Time{from, to}
+	return f.counts, nil
+}
+
+func (f *fake) Daily(_ context.Context, _, _ string, from, to time.Time) ([]chstore.DayDelta, error) {
+	f.asked = [2]time.Time{from, to}
+	return f.deltas, nil
+}
+
+func summary() chstore.Summary {
+	s := chstore.Summary{Key: "exp", Variants: []string{"b", "control", "a"}, FirstDay: "2026-05-01", LastDay: "2026-05-20",
+		Metrics: []chstore.Metric{{Name: "purchase", Converters: 30}, {Name: "signup", Converters: 10}}}
+	return s
+}
+
+var now = time.Date(2026, 5, 25, 15, 0, 0, 0, time.UTC)
+
+func day(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+
+func TestParseQuery(t *testing.T) {
+	for _, tc := range []struct {
+		q    string
+		want string // "" ok, else the parameter named
+	}{
+		{"", ""},
+		{"metric=purchase&from=2026-05-01&to=2026-05-02&confidence=0.9&weights=50,25,25&control=a", ""},
+		{"from=2026-5-1", "from"},
+		{"to=2026-02-30", "to"},
+		{"from=2026-05-03&to=2026-05-02", "from"},
+		{"from=2025-01-01&to=2026-01-02", "to"},
+		{"from=2025-01-01&to=2026-01-01", ""}, // 366 days
+		{"from=1999-12-31", "from"},
+		{"confidence=1", "confidence"},
+		{"confidence=abc", "confidence"},
+		{"weights=50,-1", "weights"},
+		{"metric=a:b", "metric"},
+		{"control=x y", "control"},
+		{"sequential_tuning=0", "sequential_tuning"},
+		{"foo=1", "foo"},
+	} {
+		q, _ := url.ParseQuery(tc.q)
+		_, err := report.ParseQuery("exp", q)
+		var pe *report.ParamError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("ParseQuery(%q) = %v", tc.q, err)
+		case tc.want != "" && (!errors.As(err, &pe) || pe.Param != tc.want || !errors.Is(err, report.ErrInvalid)):
+			t.Errorf("ParseQuery(%q) = %v, want an error naming %s", tc.q, err, tc.want)
+		}
+	}
+	if _, err := report.ParseQuery("bad key", nil); err == nil {
+		t.Error("a bad experiment key was accepted")
+	}
+}
+
+func TestBuildDefaultsAndOrder(t *testing.T) {
+	f := &fake{sum: summary(), counts: []chstore.VariantCounts{
+		{Variant: "a", Users: 100, Converters: 10, Conversions: 12, ValueSum: 50, ValueSumSq: 100, Multiple: 1},
+		{Variant: "control", Users: 110, Converters: 9, Conversions: 9, ValueSum: 40, ValueSumSq: 90, Multiple: 2},
+	}}
+	rep, err := report.Build(context.Background(), f, report.Params{Experiment: "exp"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Metric != "purchase" || rep.From != "2026-05-01" || rep.To != "2026-05-25" || f.asked != [2]time.Time{day("2026-05-01"), day("2026-05-25")} {
+		t.Errorf("defaults: metric %s %s..%s (asked %v)", rep.Metric, rep.From, rep.To, f.asked)
+	}
+	var order []string
+	for _, v := range rep.Variants {
+		order = append(order, v.Variant)
+	}
+	if strings.Join(order, ",") != "control,a,b" || rep.Control != "control" || rep.MultipleExposures != 3 {
+		t.Errorf("variants %v, control %s, multiple %d", order, rep.Control, rep.MultipleExposures)
+	}
+	if rep.Variants[2].Users != 0 || rep.SRM.ExpectedShare["b"] == 0 {
+		t.Errorf("a known variant without users in range: %+v, srm %+v", rep.Variants[2], rep.SRM)
+	}
+	if !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+		t.Errorf("no warning about assumed weights: %+v", rep.Warnings)
+	}
+	// Same numbers as Compare on the counts.
+	want := stats.Compare(rep.Counts)
+	if rep.Variants[1].VsControl.Rate.PValue != want.Variants[1].VsControl.Rate.PValue {
+		t.Error("report figures are not stats.Compare's")
+	}
+
+	rep, err = report.Build(context.Background(), f, report.Params{Experiment: "exp", Control: "a", Weights: []float64{40, 40, 20}}, now)
+	if err != nil || rep.Control != "a" || rep.Variants[1].Variant != "b" || hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+		t.Errorf("control a: %v %+v", err, rep.Result)
+	}
+	for _, p := range []report.Params{
+		{Experiment: "exp", Metric: "refund"},
+		{Experiment: "exp", Weights: []float64{50, 50}},
+		{Experiment: "exp", Control: "zzz"},
+	} {
+		if _, err := report.Build(context.Background(), f, p, now); !errors.Is(err, report.ErrInvalid) {
+			t.Errorf("Build(%+v) = %v, want ErrInvalid", p, err)
+		}
+	}
+	_, err = report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "refund"}, now)
+	if err == nil || !strings.Contains(err.Error(), "purchase, signup") {
+		t.Errorf("unknown metric error does not list the known ones: %v", err)
+	}
+	if _, err := report.Build(context.Background(), f, report.Params{Experiment: "nope"}, now); !report.IsNotFound(err) {
+		t.Errorf("unknown experiment: %v", err)
+	}
+	// A default range longer than MaxDays starts MaxDays before its end.
+	old := summary()
+	old.FirstDay = "2024-01-01"
+	f.sum = old
+	rep, err = report.Build(context.Background(), f, report.Params{Experiment: "exp"}, now)
+	if err != nil || rep.From != "2025-05-25" {
+		t.Errorf("long default range: from %s, %v", rep.From, err)
+	}
+}
+
+func hasWarning(ws []stats.Warning, code string) bool {
+	for _, w := range ws {
+		if w.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDaily(t *testing.T) {
+	f := &fake{sum: summary(), deltas: []chstore.DayDelta{
+		{Day: "2026-05-01", Variant: "control", Users: 100, Converters: 10, Conversions: 10, ValueSum: 10, ValueSumSq: 10},
+		{Day: "2026-05-01", Variant: "a", Users: 100, Converters: 20, Conversions: 20, ValueSum: 20, ValueSumSq: 20},
+		{Day: "2026-05-03", Variant: "a", Users: -1, Multiple: 1, Converters: -1, Conversions: -1, ValueSum: -1, ValueSumSq: -1},
+		{Day: "2026-05-03", Variant: "control", Users: 50},
+	}}
+	d, err := report.BuildDaily(context.Background(), f, report.Params{Experiment: "exp", From: day("2026-05-01"), To: day("2026-05-04")}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Days) != 4 || d.Days[3].Date != "2026-05-04" || d.Control != "control" {
+		t.Fatalf("daily: %d days", len(d.Days))
+	}
+	if u := d.Days[1].Variants[0].Users; u != 100 {
+		t.Errorf("day 2 control users %d, want 100 (cumulative)", u)
+	}
+	if v := d.Days[2].Variants[1]; v.Users != 99 || v.Converters != 19 || d.Days[2].MultipleExposures != 1 {
+		t.Errorf("day 3 a: %+v, multiple %d", v, d.Days[2].MultipleExposures)
+	}
+	var prev stats.Number
+	for _, day := range d.Days {
+		p := day.Variants[1].VsControl.Rate.SequentialPValue
+		if prev.Valid && p.Valid && p.Value > prev.Value {
+			t.Errorf("%s: sequential p-value rose %v → %v", day.Date, prev, p)
+		}
+		prev = p
+	}
+}
+
+func TestCSVAndTable(t *testing.T) {
+	f := &fake{sum: summary(), counts: []chstore.VariantCounts{
+		{Variant: "control", Users: 1000, Converters: 100, Conversions: 120, ValueSum: 2500, ValueSumSq: 87169},
+		{Variant: "a", Users: 1000, Converters: 130, Conversions: 150, ValueSum: 3000, ValueSumSq: 99000},
+	}}
+	rep, err := report.Build(context.Background(), f, report.Params{Experiment: "exp", From: day("2026-05-01"), To: day("2026-05-20")}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := report.WriteCSV(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	for i, row := range rows {
+		if len(row) != len(report.CSVHeader) {
+			t.Errorf("row %d has %d cells, header %d", i, len(row), len(report.CSVHeader))
+		}
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	if rows[1][col["variant"]] != "control" || rows[1][col["rate_p_value"]] != "" || rows[2][col["rate_p_value"]] == "" ||
+		rows[3][col["users"]] != "0" || rows[3][col["rate"]] != "" {
+		t.Errorf("csv rows: %v", rows[1:])
+	}
+	buf.Reset()
+	if err := report.WriteTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"exp", "purchase", "control", "(control)", "1000", "warning"} {
+		if !strings.Contains(buf.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, buf.String())
+		}
+	}
+}
