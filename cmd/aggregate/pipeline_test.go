@@ -197,6 +197,8 @@ func startAggregate(t *testing.T, env map[string]string) *testenv.Service {
 	return testenv.Start(t, run, env)
 }
 
-func envFunc(env map[string]string) func(string) string { return func(k string) string { return env[k] } }
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
