@@ -8,6 +8,9 @@
 -- ts_ms is the event time in Unix milliseconds (18.16 has no DateTime64);
 -- day its UTC calendar day, computed by the writer so that no server time
 -- zone is ever involved.
+-- The small index granularity serves the refresh, which reads the events of
+-- a batch's (experiment, user) pairs: users are scattered over the table, and
+-- the fewer rows a granule holds, the fewer rows it reads besides theirs.
 CREATE TABLE IF NOT EXISTS events (
     id              String,
     type            Enum8('exposure' = 1, 'conversion' = 2),
@@ -23,7 +26,7 @@ CREATE TABLE IF NOT EXISTS events (
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(day)
 ORDER BY (experiment, user_id, id)
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 256;
 
 -- Which experiments each user was exposed to, to attribute conversions that
 -- name no experiment: written by the view below within every insert into

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flagstream/flagstream/internal/connect"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -75,7 +77,7 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 // handed back to JetStream if ClickHouse does not answer).
 func (c *consumer) run(ctx context.Context) error {
 	var cons jetstream.Consumer
-	b := newBackoff()
+	b := &connect.Backoff{}
 	for {
 		var err error
 		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.names.AnalyticsStream, c.config())
@@ -85,10 +87,10 @@ func (c *consumer) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := b.next()
+		wait := b.Next()
 		c.log.Warn().Err(err).Str("dependency", "nats").Str("stream", c.names.AnalyticsStream).Dur("retry_in", wait).
 			Msg("cannot attach the analytics consumer")
-		if !sleep(ctx, wait) {
+		if !connect.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -108,7 +110,7 @@ func (c *consumer) run(ctx context.Context) error {
 
 // fetcher gathers batches, inserts them and queues them for refresh.
 func (c *consumer) fetcher(ctx context.Context, cons jetstream.Consumer, q chan<- *pending) {
-	b := newBackoff()
+	b := &connect.Backoff{}
 	for ctx.Err() == nil {
 		p := c.gather(ctx, cons, b)
 		if p == nil {
@@ -125,7 +127,7 @@ func (c *consumer) fetcher(ctx context.Context, cons jetstream.Consumer, q chan<
 
 // gather fetches one batch: up to c.batch messages, or what arrived within
 // c.flush of the first. Unreadable messages are terminated on the way.
-func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *backoff) *pending {
+func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *connect.Backoff) *pending {
 	p := &pending{}
 	var deadline time.Time
 	for len(p.msgs) < c.batch && ctx.Err() == nil {
@@ -154,7 +156,7 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *backo
 			c.fail(ctx, "nats", err, b)
 			continue
 		}
-		b.reset()
+		b.Reset()
 		if n == 0 && len(p.msgs) > 0 {
 			break // nothing more within the wait: flush what we have
 		}
@@ -272,7 +274,7 @@ func (c *consumer) release(p *pending, nak bool) {
 // shutdown still completes; between attempts the batch's messages are kept
 // from redelivery with InProgress.
 func (c *consumer) retry(ctx context.Context, p *pending, what string, op func(context.Context) error) bool {
-	b := newBackoff()
+	b := &connect.Backoff{}
 	for {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opTimeout)
 		err := op(actx)
@@ -286,12 +288,12 @@ func (c *consumer) retry(ctx context.Context, p *pending, what string, op func(c
 				Msg("stopping: batch handed back for redelivery")
 			return false
 		}
-		wait := b.next()
+		wait := b.Next()
 		c.metrics.setReady("consumer", fmt.Errorf("clickhouse %s: %w", what, err))
 		c.log.Warn().Err(err).Str("dependency", "clickhouse").Str("op", what).Int("messages", len(p.msgs)).
 			Dur("retry_in", wait).Msg("cannot write to ClickHouse; retrying")
 		c.keepAlive(p)
-		if !sleep(ctx, wait) {
+		if !connect.Sleep(ctx, wait) {
 			return false
 		}
 	}
@@ -309,11 +311,11 @@ func (c *consumer) keepAlive(p *pending) {
 }
 
 // fail records a NATS failure and waits before the next attempt.
-func (c *consumer) fail(ctx context.Context, dep string, err error, b *backoff) {
-	wait := b.next()
+func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.Backoff) {
+	wait := b.Next()
 	c.metrics.setReady("consumer", fmt.Errorf("%s: %w", dep, err))
 	c.log.Warn().Err(err).Str("dependency", dep).Dur("retry_in", wait).Msg("cannot fetch analytics events; retrying")
-	sleep(ctx, wait)
+	connect.Sleep(ctx, wait)
 }
 
 // watchLag publishes the consumer's backlog as a metric.
@@ -341,30 +343,4 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-type backoff struct{ wait time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	if b.wait == 0 {
-		b.wait = 100 * time.Millisecond
-	} else {
-		b.wait = min(b.wait*2, 5*time.Second)
-	}
-	return b.wait
-}
-
-func (b *backoff) reset() { b.wait = 0 }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -202,3 +202,19 @@ func envFunc(env map[string]string) func(string) string {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// consumerInfo reads the aggregate consumer's state, nil before it exists.
+func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := p.js.Consumer(ctx, p.names.AnalyticsStream, consumerName)
+	if err != nil {
+		return nil
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}

@@ -5,9 +5,13 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
 )
@@ -120,4 +124,83 @@ func TestStatsCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "variants[0].converters") {
 		t.Errorf("stats with impossible counts: %v", err)
 	}
+}
+
+// Report routes and POST /v1/stats need a token with the read scope once
+// tokens are configured; health and metrics do not.
+func TestAuth(t *testing.T) {
+	p := newPipeline(t, "")
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("read rrrrrrrrrrrrrrrr1\nevaluate eeeeeeeeeeeeeeee1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.env["FLAGSTREAM_TOKENS_FILE"] = tokens
+	svc := startAggregate(t, p.env)
+	for _, path := range []string{"/v1/experiments", "/v1/experiments/x/report", "/v1/experiments/x/report.csv", "/v1/experiments/x/daily"} {
+		if r := svc.Do(t, "GET", path, nil); r.Status != 401 {
+			t.Errorf("GET %s without a token = %d", path, r.Status)
+		}
+		if r := svc.Do(t, "GET", path, nil, "Authorization", "Bearer eeeeeeeeeeeeeeee1"); r.Status != 403 {
+			t.Errorf("GET %s with an evaluate token = %d", path, r.Status)
+		}
+	}
+	if r := svc.Do(t, "GET", "/v1/experiments", nil, "Authorization", "Bearer rrrrrrrrrrrrrrrr1"); r.Status != 200 {
+		t.Errorf("GET /v1/experiments with a read token = %d %s", r.Status, r.Body)
+	}
+	if r := svc.Do(t, "GET", "/v1/experiments/x/report", nil, "Authorization", "Bearer rrrrrrrrrrrrrrrr1"); r.Status != 404 {
+		t.Errorf("unknown experiment with a read token = %d %s", r.Status, r.Body)
+	}
+	body := `{"variants":[{"variant":"a","users":100,"converters":10},{"variant":"b","users":100,"converters":20}]}`
+	if r := svc.Do(t, "POST", "/v1/stats", body); r.Status != 401 {
+		t.Errorf("POST /v1/stats without a token = %d", r.Status)
+	}
+	if r := svc.Do(t, "POST", "/v1/stats", body, "Authorization", "Bearer rrrrrrrrrrrrrrrr1"); r.Status != 200 {
+		t.Errorf("POST /v1/stats with a read token = %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if r := svc.Do(t, "GET", path, nil); r.Status != 200 {
+			t.Errorf("GET %s = %d", path, r.Status)
+		}
+	}
+}
+
+// A message no aggregate can read is dropped (terminated, counted), not
+// redelivered forever; an event without an id is identified by its bytes,
+// so a resend of it counts once.
+func TestUnreadableAndIDLess(t *testing.T) {
+	p := newPipeline(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := day0.Add(36 * time.Hour).Format(time.RFC3339)
+	msgs := []struct{ subject, id, data string }{
+		{"exposure", "m1", `{"id":"n1","type":"exposure","experiment":"exp_n","variant":"control","user_id":"nora","ts":"` + ts + `"}`},
+		{"exposure", "m2", `not json at all`},
+		{"conversion", "m3", `{"type":"conversion","experiment":"exp_n","user_id":"nora","conversion_type":"buy","value":5,"ts":"` + ts + `"}`},
+		{"conversion", "m4", `{"type":"conversion","experiment":"exp_n","user_id":"nora","conversion_type":"buy","value":5,"ts":"` + ts + `"}`},
+		{"conversion", "m5", `{"id":"n5","type":"conversion","experiment":"bad key!","user_id":"nora","conversion_type":"buy","ts":"` + ts + `"}`},
+	}
+	for _, m := range msgs {
+		if _, err := p.js.Publish(ctx, strings.TrimSuffix(p.names.AnalyticsSubjects, ">")+m.subject, []byte(m.data), jetstream.WithMsgID(m.id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := startAggregate(t, p.env)
+	p.drained(t, time.Minute)
+	rep, body := getReport(t, svc, "exp_n", url.Values{"metric": {"buy"}, "from": {day0.Format(time.DateOnly)}, "to": {day0.AddDate(0, 0, 3).Format(time.DateOnly)}})
+	if len(rep.Variants) != 1 || rep.Variants[0].Users != 1 || rep.Variants[0].Conversions != 1 || deref(rep.Variants[0].ValueSum) != 5 {
+		t.Errorf("report = %s, want nora converting once for 5", body)
+	}
+	if m := svc.Do(t, "GET", "/metrics", nil); !contains(m.Body, "flagstream_aggregate_events_invalid_total 2") {
+		t.Errorf("invalid messages not counted 2:\n%s", grepLines(m.Body, "invalid"))
+	}
+}
+
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/report"
@@ -212,6 +214,9 @@ func BenchmarkReport(b *testing.B) {
 		refresh += time.Since(t0)
 	}
 	b.Logf("generated %d users, %d events in %v (refresh %v)", users, total, time.Since(start).Round(time.Millisecond), refresh.Round(time.Millisecond))
+	// Measure once the background merges the load started are done (the
+	// parts they leave are still several: FINAL has work to do).
+	waitMerges(b, conn)
 	from, to := benchDay0, benchDay0.AddDate(0, 0, 29)
 	for _, metric := range []string{"purchase", "page_view"} {
 		b.Run(fmt.Sprintf("users=%d/metric=%s", users, metric), func(b *testing.B) {
@@ -257,6 +262,7 @@ func BenchmarkReport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	waitMerges(b, conn)
 	for _, metric := range []string{"purchase", "page_view"} {
 		b.Run(fmt.Sprintf("users=%d/metric=%s/merged", users, metric), func(b *testing.B) {
 			p := report.Params{Experiment: "big", Metric: metric, From: from, To: to}
@@ -278,4 +284,23 @@ func BenchmarkReport(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
 	})
+}
+
+// waitMerges waits (at most two minutes) until ClickHouse runs no merge in
+// the connection's database.
+func waitMerges(b *testing.B, conn interface {
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+}) {
+	b.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var n uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM system.merges WHERE database = currentDatabase()").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
