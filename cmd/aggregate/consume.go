@@ -318,24 +318,12 @@ func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.B
 	connect.Sleep(ctx, wait)
 }
 
-// watchLag publishes the consumer's backlog as a metric.
+// watchLag publishes the consumer's backlog as metrics.
 func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	t := time.NewTicker(10 * time.Second) // consumer info is not free on the server
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			ictx, cancel := context.WithTimeout(ctx, time.Second)
-			info, err := cons.Info(ictx)
-			cancel()
-			if err == nil {
-				c.metrics.lag.Set(float64(info.NumPending))
-				c.metrics.ackPending.Set(float64(info.NumAckPending))
-			}
-		}
-	}
+	events.WatchConsumer(ctx, cons, 10*time.Second, func(info *jetstream.ConsumerInfo) {
+		c.metrics.lag.Set(float64(info.NumPending))
+		c.metrics.ackPending.Set(float64(info.NumAckPending))
+	})
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -105,11 +105,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		return fmt.Errorf("nats-namespace: %w", err)
 	}
 	log := config.NewLogger(out, "aggregate", cfg.LogLevel)
-	tokens, err := httpapi.LoadTokens(cfg.TokensFile)
+	tokens, err := httpapi.LoadAndCheck(cfg.TokensFile, cfg.HTTPAddr)
 	if err != nil {
-		return err
-	}
-	if err := httpapi.CheckListen(cfg.HTTPAddr, tokens); err != nil {
 		return err
 	}
 	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)

@@ -66,11 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return fmt.Errorf("nats-namespace: %w", err)
 	}
 	log := config.NewLogger(out, "ingest", cfg.LogLevel)
-	tokens, err := httpapi.LoadTokens(cfg.TokensFile)
+	tokens, err := httpapi.LoadAndCheck(cfg.TokensFile, cfg.HTTPAddr)
 	if err != nil {
-		return err
-	}
-	if err := httpapi.CheckListen(cfg.HTTPAddr, tokens); err != nil {
 		return err
 	}
 	rdb, err := connect.Redis(cfg.RedisURL)

@@ -151,3 +151,13 @@ func CheckListen(addr string, t Tokens) error {
 	return fmt.Errorf("refusing to listen on %q without a tokens file: every route would be open to the network; "+
 		"set --tokens-file (FLAGSTREAM_TOKENS_FILE) or listen on 127.0.0.1", addr)
 }
+
+// LoadAndCheck loads the tokens file (if any) and refuses a listen address
+// that CheckListen refuses: what every service does before it listens.
+func LoadAndCheck(tokensFile, addr string) (Tokens, error) {
+	t, err := LoadTokens(tokensFile)
+	if err != nil {
+		return t, err
+	}
+	return t, CheckListen(addr, t)
+}

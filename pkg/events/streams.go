@@ -128,3 +128,24 @@ func LimitsWithMaxBytes(n int64) StreamLimits {
 	}
 	return l
 }
+
+// WatchConsumer calls fn with the consumer's info every interval until ctx
+// ends (for lag metrics). Keep the interval long: on nats-server 2.9 consumer
+// info is not free for the server.
+func WatchConsumer(ctx context.Context, cons jetstream.Consumer, every time.Duration, fn func(*jetstream.ConsumerInfo)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ictx, cancel := context.WithTimeout(ctx, time.Second)
+			info, err := cons.Info(ictx)
+			cancel()
+			if err == nil {
+				fn(info)
+			}
+		}
+	}
+}
