@@ -37,6 +37,7 @@ func main() {
 // options are flagd's own settings beside the shared ones.
 type options struct {
 	exposureBuffer int
+	exposures      bool
 	resync         time.Duration
 	pprofAddr      string
 }
@@ -45,6 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	var o options
 	cfg, err := config.Parse("flagd", args, getenv, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.exposureBuffer, "exposure-buffer", 100_000, "exposure events held in memory while NATS is slow or away; more are dropped and counted")
+		fs.BoolVar(&o.exposures, "exposures", true, "publish an exposure event for every evaluation that puts a user into a variant; false when the apps report exposures themselves (on use, or backdated as the demo's simulator does)")
 		fs.DurationVar(&o.resync, "resync-interval", 30*time.Second, "full reload of every flag from Redis, healing missed change notices")
 		fs.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for Go's /debug/pprof (off when empty)")
 	})
@@ -102,13 +104,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		var c *flags.Client
 		err := connect.Retry(ctx, log, "redis", config.Redact(cfg.RedisURL), func(ctx context.Context) error {
 			var err error
-			c, err = flags.NewClient(ctx, store, flags.ClientOptions{
-				ResyncInterval: o.resync,
-				OnExposure: func(e flags.Exposure) {
+			var onExposure func(flags.Exposure)
+			if o.exposures {
+				onExposure = func(e flags.Exposure) {
 					pub.Enqueue(events.Event{Type: events.TypeExposure, Experiment: e.Flag, Variant: e.Variant,
 						UserID: e.UserID, FlagVersion: e.Version, TS: time.Now().UTC()})
-				},
-				OnProblem: m.problem(log),
+				}
+			}
+			c, err = flags.NewClient(ctx, store, flags.ClientOptions{
+				ResyncInterval: o.resync,
+				OnExposure:     onExposure,
+				OnProblem:      m.problem(log),
 				OnError: func(err error) {
 					log.Warn().Err(err).Str("dependency", "redis").Msg("flag refresh failed; serving the last snapshot")
 				},
