@@ -9,10 +9,13 @@ RUN      := .run
 # Every test, -race on; nothing may skip under make test.
 TEST_TIMEOUT ?= 14m
 
-.PHONY: help up down services-status test test-unit bench build vet fmt
+.PHONY: help demo up down services-status test test-unit bench build vet fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+demo: ## start everything on loopback and run a simulated experiment; prints the report and the dashboard address
+	@scripts/demo.sh up
 
 build: ## build the three commands into bin/
 	$(GO) build -o bin/ ./cmd/...
@@ -22,6 +25,7 @@ up: ## install (if missing) and start Redis, NATS and ClickHouse on loopback und
 	@$(SERVICES) status
 
 down: ## stop everything started under .run/ (data is kept; scripts/services.sh down --purge drops it)
+	@scripts/demo.sh stop
 	@$(SERVICES) down
 
 services-status: ## show which local services run

@@ -61,6 +61,7 @@ func (a *api) putFlag() http.Handler {
 			return
 		}
 		a.log.Info().Str("flag", stored.Key).Int64("version", stored.Version).Msg("flag written")
+		a.serveOwnWrite(r, stored.Key)
 		httpapi.WriteJSON(w, http.StatusOK, stored)
 	})
 }
@@ -92,6 +93,7 @@ func (a *api) deleteFlag() http.Handler {
 			return
 		}
 		a.log.Info().Str("flag", r.PathValue("key")).Msg("flag deleted")
+		a.serveOwnWrite(r, r.PathValue("key"))
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -128,6 +130,7 @@ func (a *api) putRollout() http.Handler {
 			return
 		}
 		a.log.Info().Str("flag", resp.Flag.Key).Int("stages", len(resp.Rollout.Stages)).Msg("rollout created")
+		a.serveOwnWrite(r, resp.Flag.Key)
 		httpapi.WriteJSON(w, http.StatusOK, resp)
 	})
 }
@@ -143,6 +146,7 @@ func (a *api) moveRollout(move func(context.Context, string) (*flags.Rollout, *f
 		}
 		a.log.Info().Str("flag", resp.Flag.Key).Int("stage", resp.Rollout.CurrentStage).
 			Str("status", string(resp.Flag.Status)).Msg("rollout moved")
+		a.serveOwnWrite(r, resp.Flag.Key)
 		httpapi.WriteJSON(w, http.StatusOK, resp)
 	})
 }
@@ -162,6 +166,7 @@ func (a *api) seedCreate() http.Handler {
 			return
 		}
 		a.log.Info().Str("flag", f.Key).Msg("flag written (seed route)")
+		a.serveOwnWrite(r, f.Key)
 		httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"success": true})
 	})
 }
@@ -191,6 +196,7 @@ func (a *api) seedDelete() http.Handler {
 			httpapi.WriteError(w, r, storeErr(err))
 			return
 		}
+		a.serveOwnWrite(r, r.PathValue("name"))
 		httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"success": true})
 	})
 }
@@ -202,4 +208,18 @@ func storeErr(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err)
+}
+
+// serveOwnWrite makes this instance serve a flag it just wrote from the next
+// request on (read-your-writes for an admin who evaluates right after a
+// change); other flagd instances follow with the change notice, within a
+// second. Failing that, the notice still arrives: it is logged, not an error.
+func (a *api) serveOwnWrite(r *http.Request, key string) {
+	c := a.client.Load()
+	if c == nil {
+		return
+	}
+	if err := c.Reload(r.Context(), key); err != nil {
+		a.log.Warn().Err(err).Str("flag", key).Msg("could not reload the flag just written; the change notice will")
+	}
 }

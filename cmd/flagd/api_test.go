@@ -190,3 +190,33 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The instance that took an admin write serves it from the next request on:
+// no waiting for the change notice.
+func TestReadYourWrites(t *testing.T) {
+	in := start(t, newEnv(t), nil)
+	for v := 1; v <= 20; v++ {
+		status := "enabled"
+		if v%2 == 0 {
+			status = "disabled"
+		}
+		in.expect(t, 200, "PUT", "/v1/flags/toggled", map[string]any{"status": status})
+		r := in.do(t, "POST", "/v1/evaluate", map[string]any{"flag": "toggled", "context": map[string]any{"user_id": "u"}})
+		got := r.JSON(t)
+		if r.Status != 200 || got["version"].(float64) != float64(v) || got["enabled"] != (status == "enabled") {
+			t.Fatalf("right after write %d (%s): %d %s", v, status, r.Status, r.Body)
+		}
+	}
+	in.expect(t, 200, "PUT", "/v1/flags/toggled/rollout", map[string]any{"stages": []map[string]any{{"percentage": 0}, {"percentage": 100}}})
+	in.expect(t, 200, "POST", "/v1/flags/toggled/rollout/advance", nil)
+	r := in.do(t, "POST", "/v1/evaluate", map[string]any{"flag": "toggled", "context": map[string]any{"user_id": "u"}})
+	if r.JSON(t)["enabled"] != true {
+		t.Fatalf("right after advancing to 100%%: %s", r.Body)
+	}
+	if r := in.do(t, "DELETE", "/v1/flags/toggled", nil); r.Status != 204 {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	if r := in.do(t, "POST", "/v1/evaluate", map[string]any{"flag": "toggled", "context": map[string]any{"user_id": "u"}}); r.Status != 404 {
+		t.Fatalf("right after delete: %d %s", r.Status, r.Body)
+	}
+}

@@ -120,3 +120,21 @@ func TestTwoFlagdOnOneRedis(t *testing.T) {
 }
 
 var _ = testenv.NATSURLVar
+
+// With --exposures=false (apps that report exposures themselves), variant
+// evaluations publish nothing.
+func TestExposuresOff(t *testing.T) {
+	e := newEnv(t)
+	in := start(t, e, map[string]string{"FLAGSTREAM_EXPOSURES": "false"})
+	in.expect(t, 200, "PUT", "/v1/flags/pricing_page_experiment", threeWay)
+	for i := range 50 {
+		body := map[string]any{"context": map[string]any{"targetingKey": fmt.Sprintf("user_%d", i)}}
+		if r := in.do(t, "POST", "/ofrep/v1/evaluate/flags/pricing_page_experiment", body); r.Status != 200 || r.JSON(t)["reason"] != "SPLIT" {
+			t.Fatalf("evaluate: %d %s", r.Status, r.Body)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the publisher sends within milliseconds when on
+	if got, _ := streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"]); len(got) != 0 {
+		t.Errorf("%d exposures published with --exposures=false", len(got))
+	}
+}

@@ -65,9 +65,10 @@ type Client struct {
 	opts  ClientOptions
 	snap  atomic.Pointer[snapshot]
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	reloads chan reloadRequest // Reload's requests to the update goroutine
 
 	problemsMu sync.Mutex
 	reported   map[string]int64 // key → version whose problem was reported
@@ -79,7 +80,7 @@ func NewClient(ctx context.Context, store *Store, opts ClientOptions) (*Client, 
 	if opts.ResyncInterval <= 0 {
 		opts.ResyncInterval = 30 * time.Second
 	}
-	c := &Client{store: store, opts: opts, done: make(chan struct{}), reported: map[string]int64{}}
+	c := &Client{store: store, opts: opts, done: make(chan struct{}), reloads: make(chan reloadRequest), reported: map[string]int64{}}
 	// Subscribe before the first load: a change made in between is then
 	// either in the load or in a notice, never in neither.
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -158,7 +159,39 @@ func (c *Client) follow(ctx context.Context, sub *redis.PubSub) {
 			case *redis.Message:
 				c.report(c.apply(ctx, m.Payload))
 			}
+		case r := <-c.reloads:
+			r.done <- c.load(ctx, r.key)
 		}
+	}
+}
+
+type reloadRequest struct {
+	key  string
+	done chan error
+}
+
+// ErrClosed is returned by Reload after Close.
+var ErrClosed = errors.New("flags: client closed")
+
+// Reload reads one flag from Redis into the snapshot now, as its change
+// notice will. A writer that also evaluates (flagd after its admin writes)
+// calls it to serve its own write from the next request on; other clients
+// follow when the notice arrives. It runs on the update goroutine, so updates
+// stay serialised, and returns once the snapshot holds what Redis held.
+func (c *Client) Reload(ctx context.Context, key string) error {
+	r := reloadRequest{key: key, done: make(chan error, 1)}
+	select {
+	case c.reloads <- r:
+	case <-c.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -192,21 +225,26 @@ func (c *Client) apply(ctx context.Context, payload string) error {
 	if err := json.Unmarshal([]byte(payload), &ch); err != nil || ch.Flag == "" {
 		return fmt.Errorf("change notice %q: not {\"action\":...,\"flag\":...}", truncate(payload, 200))
 	}
-	f, err := c.store.Get(ctx, ch.Flag)
+	return c.load(ctx, ch.Flag)
+}
+
+// load reads one flag into the snapshot (removing it if Redis has none).
+func (c *Client) load(ctx context.Context, key string) error {
+	f, err := c.store.Get(ctx, key)
 	var broken *LoadError
 	switch {
 	case errors.Is(err, ErrNotFound):
-		c.replace(ch.Flag, nil)
+		c.replace(key, nil)
 		return nil
 	case errors.As(err, &broken): // unreadable data is not served, as in a resync
-		c.problem(ch.Flag, -1, broken)
-		c.replace(ch.Flag, nil)
+		c.problem(key, -1, broken)
+		c.replace(key, nil)
 		return nil
 	case err != nil:
 		return err // Redis away: keep what we have; the resync heals
 	}
 	c.checkProblem(f)
-	c.replace(ch.Flag, f)
+	c.replace(key, f)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package flags_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,40 @@ func TestClientResyncHealsLostNotice(t *testing.T) {
 	}
 	if !c.Evaluate("silent", flags.EvalContext{}).Enabled {
 		t.Error("resynced flag not enabled")
+	}
+}
+
+// Reload serves a change at once, without its notice (none is sent here)
+// and without waiting for a resync (an hour away); after Close it says so.
+func TestClientReloadServesAChangeAtOnce(t *testing.T) {
+	s, rdb, p := newStore(t)
+	ctx := ctxT(t)
+	c, err := flags.NewClient(ctx, s, flags.ClientOptions{ResyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, p+"feature_flags:data:quiet", map[string]any{"name": "quiet", "status": "enabled"})
+	rdb.SAdd(ctx, p+"feature_flags", "quiet")
+	if c.Flag("quiet") != nil {
+		t.Fatal("a flag written without a notice is served before any reload")
+	}
+	if err := c.Reload(ctx, "quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Evaluate("quiet", flags.EvalContext{}).Enabled {
+		t.Fatal("reloaded flag not served")
+	}
+	rdb.Del(ctx, p+"feature_flags:data:quiet")
+	rdb.SRem(ctx, p+"feature_flags", "quiet")
+	if err := c.Reload(ctx, "quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Flag("quiet") != nil {
+		t.Error("a flag gone from Redis is still served after Reload")
+	}
+	c.Close()
+	if err := c.Reload(ctx, "quiet"); !errors.Is(err, flags.ErrClosed) {
+		t.Errorf("Reload after Close = %v, want ErrClosed", err)
 	}
 }
 

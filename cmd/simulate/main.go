@@ -1,0 +1,95 @@
+// Command simulate runs a simulated product through a running flagstream:
+// it creates a boolean flag, a staged rollout and a three-variant experiment
+// with a planted effect in flagd, evaluates them over OFREP for simulated
+// users day by day, reports their exposures and purchases to ingest, waits
+// until aggregate reports exactly what was sent, and prints the report, what
+// it found against the truth, and the dashboard address. `make demo` runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/config"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/internal/simulate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "simulate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	cfg := simulate.Config{Progress: out}
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&cfg.FlagdURL, "flagd-url", "http://127.0.0.1:8080", "flagd's base URL")
+	fs.StringVar(&cfg.IngestURL, "ingest-url", "http://127.0.0.1:8081", "ingest's base URL")
+	fs.StringVar(&cfg.AggregateURL, "aggregate-url", "http://127.0.0.1:8082", "aggregate's base URL")
+	fs.StringVar(&cfg.Token, "token", "", "bearer token with the admin scope (services started with a tokens file)")
+	fs.StringVar(&cfg.Experiment, "experiment", "checkout_redesign", "the experiment flag's key")
+	fs.IntVar(&cfg.Users, "users", 60_000, "simulated users, arriving evenly over the days")
+	fs.IntVar(&cfg.Days, "days", 6, "simulated days, ending yesterday (ingest takes events up to --max-event-age old, 7 days by default)")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the users' behaviour (the same seed gives the same events)")
+	fs.IntVar(&cfg.Workers, "workers", 16, "concurrent simulated clients")
+	fs.DurationVar(&cfg.Wait, "wait", 2*time.Minute, "how long to wait for aggregate to report every event")
+	fs.Usage = func() {
+		fmt.Fprintln(out, "usage: simulate [flags]   (each flag also reads FLAGSTREAM_SIMULATE_<NAME>, e.g. FLAGSTREAM_SIMULATE_TOKEN)")
+		fs.PrintDefaults()
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "FLAGSTREAM_SIMULATE_" + config.EnvName(f.Name)[len("FLAGSTREAM_"):]
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	fmt.Fprintf(out, "simulating %d users over %d days against flagd %s, ingest %s, aggregate %s\n",
+		cfg.Users, cfg.Days, cfg.FlagdURL, cfg.IngestURL, cfg.AggregateURL)
+	res, err := simulate.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%d events sent and reported exactly in %s\n\n", res.Events, res.Elapsed.Round(100*time.Millisecond))
+	if err := report.WriteTable(out, res.Report); err != nil {
+		return err
+	}
+	findings, err := res.Findings()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nplanted effect vs the report (conversion rate, relative to control):")
+	for _, f := range findings {
+		fmt.Fprintln(out, "  "+f.String())
+	}
+	fmt.Fprintf(out, "\ndashboard: %s/#/experiments/%s?metric=%s\n", cfg.AggregateURL, cfg.Experiment, simulate.Metric)
+	return nil
+}

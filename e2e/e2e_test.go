@@ -1,0 +1,343 @@
+// Package e2e tests flagstream as a whole: the three built binaries on real
+// Redis, NATS and ClickHouse, driven only through their HTTP APIs.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/internal/simulate"
+	"github.com/flagstream/flagstream/internal/testenv"
+)
+
+// stack is one flagstream deployment: a flagd and any number of ingest and
+// aggregate processes sharing this test's Redis prefix, NATS namespace and
+// ClickHouse database.
+type stack struct {
+	flagd      *testenv.Process
+	ingests    []*testenv.Process
+	aggregates []*testenv.Process
+}
+
+func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []string) *stack {
+	t.Helper()
+	env := testenv.ServiceEnv(t)
+	dsn, _ := testenv.ClickHouseDSN(t)
+	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
+	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
+	s := &stack{flagd: testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), env, flagdArgs...)}
+	for range ingests {
+		s.ingests = append(s.ingests, testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env, ingestArgs...))
+	}
+	for range aggregates {
+		// Small batches, so that both instances of a scaled-out pair get work.
+		s.aggregates = append(s.aggregates, testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "1000"))
+	}
+	return s
+}
+
+type progressWriter struct{ t *testing.T }
+
+func (w progressWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// The simulated experiment of `make demo`, with its seed and run tag fixed:
+// the report must equal what was sent, find variant_b's planted +10% and not
+// call variant_a (no effect) a winner; the live Redis counters must agree
+// with what was sent; the rollout must follow its plan.
+func TestSimulatedExperiment(t *testing.T) {
+	const days = 7
+	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h"})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := simulate.Run(ctx, simulate.Config{
+		FlagdURL: s.flagd.URL, IngestURL: s.ingests[0].URL, AggregateURL: s.aggregates[0].URL,
+		Users: 60_000, Days: days, Seed: 1, RunTag: "e2e", Workers: 8, Wait: 3 * time.Minute,
+		Progress: progressWriter{t},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run returns only once the report equals what was sent; check it here too.
+	for _, v := range res.Report.Variants {
+		sent := res.Sent[v.Variant]
+		if v.Users != sent.Users || v.Converters != sent.Converters || v.Conversions != sent.Conversions ||
+			math.Round(v.ValueSum.Value*100) != float64(sent.ValueCents) {
+			t.Errorf("%s: report %d users %d converters %d conversions %.2f, sent %+v", v.Variant, v.Users, v.Converters, v.Conversions, v.ValueSum.Value, *sent)
+		}
+	}
+	findings, err := res.Findings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
+		t.Log(f)
+		if !f.Correct {
+			t.Errorf("the report's call on %s is wrong: %s", f.Variant, f)
+		}
+	}
+	if res.Report.SRM.Warn {
+		t.Errorf("sample-ratio mismatch reported for a correct split: %+v", res.Report.SRM)
+	}
+
+	// The rollout: each day's share of users with search_v2 on is the stage's
+	// percentage, within 5 standard errors.
+	perDay := float64(60_000 / days)
+	for _, d := range res.Rollout {
+		p := d.Percentage / 100
+		if se := math.Sqrt(p*(1-p)/perDay) + 1e-9; math.Abs(d.Enabled-p) > 5*se {
+			t.Errorf("%s: %s on for %.2f%% of users at stage %v%%", d.Day, simulate.RolloutFlag, 100*d.Enabled, d.Percentage)
+		}
+	}
+	if first, last := res.Rollout[0].Percentage, res.Rollout[len(res.Rollout)-1].Percentage; first != simulate.RolloutStages[0] || last != 100 {
+		t.Errorf("rollout went from %v%% to %v%%, want %v%% to 100%%", first, last, simulate.RolloutStages[0])
+	}
+
+	// Live counters summed over the simulated days: exposures, conversions
+	// and values exact; unique users (HyperLogLog) within 3%.
+	got := map[string]*liveTotals{}
+	for d := res.From; !d.After(res.To); d = d.AddDate(0, 0, 1) {
+		addLive(t, s.ingests[0], "checkout_redesign", d, got)
+	}
+	for name, sent := range res.Sent {
+		g := got[name]
+		if g == nil {
+			t.Fatalf("live counters have no %s", name)
+		}
+		if g.exposures != sent.Exposures || g.conversions != sent.Conversions || g.cents != sent.ValueCents {
+			t.Errorf("%s live: %d exposures, %d purchases, %d cents; sent %d, %d, %d", name,
+				g.exposures, g.conversions, g.cents, sent.Exposures, sent.Conversions, sent.ValueCents)
+		}
+		if rel := math.Abs(float64(g.users-sent.Users)) / float64(sent.Users); rel > 0.03 {
+			t.Errorf("%s live unique users %d vs %d sent (%.1f%% off; HyperLogLog is ~0.8%%)", name, g.users, sent.Users, 100*rel)
+		}
+	}
+}
+
+type liveTotals struct {
+	exposures, users, conversions, cents int64
+}
+
+// addLive adds one day's live counters of an experiment (GET /live) into totals.
+func addLive(t *testing.T, ingest *testenv.Process, experiment string, day time.Time, totals map[string]*liveTotals) {
+	t.Helper()
+	var body struct {
+		Results map[string]live.VariantStats `json:"results"`
+	}
+	r := ingest.Do(t, http.MethodGet, "/v1/experiments/"+experiment+"/live?date="+day.Format(time.DateOnly), nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("live %s: %d %s", day.Format(time.DateOnly), r.Status, r.Body)
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for v, st := range body.Results {
+		tot := totals[v]
+		if tot == nil {
+			tot = &liveTotals{}
+			totals[v] = tot
+		}
+		tot.exposures += st.Exposures
+		tot.users += st.UniqueUsers
+		p := st.Conversions[simulate.Metric]
+		tot.conversions += p.Count
+		tot.cents += int64(math.Round(p.Value * 100))
+	}
+}
+
+// Events through flagd (its own exposures, from OFREP evaluations) and two
+// ingest processes to two aggregate processes: every batch of conversions is
+// sent to both ingests (the same ids), some users are evaluated twice, some
+// conversions name no experiment. The live counters, both aggregates'
+// reports and what was sent agree exactly, and both instances of each
+// service did part of the work.
+func TestEndToEndScaledOut(t *testing.T) {
+	s := startStack(t, 2, 2, nil, nil)
+	const experiment, users = "e2e_checkout", 4000
+	s.flagd.Expect(t, http.StatusOK, http.MethodPut, "/v1/flags/"+experiment,
+		`{"status":"enabled","variants":[{"name":"control","weight":50},{"name":"treatment","weight":50}]}`)
+	s.flagd.Expect(t, http.StatusOK, http.MethodPut, "/v1/flags/e2e_banner", `{"status":"enabled"}`)
+
+	type want struct {
+		users, exposures, converters, conversions, cents int64
+	}
+	wants := map[string]*want{}
+	variantOf := map[string]string{}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range users {
+		user := fmt.Sprintf("e2e-user-%05d", i)
+		evaluations := 1 + i%5/4 // every fifth user twice
+		for range evaluations {
+			ans := s.flagd.Expect(t, http.StatusOK, http.MethodPost, "/ofrep/v1/evaluate/flags/"+experiment,
+				map[string]any{"context": map[string]any{"targetingKey": user}})
+			v, _ := ans["variant"].(string)
+			if prev, ok := variantOf[user]; ok && prev != v {
+				t.Fatalf("%s moved from %s to %s", user, prev, v)
+			}
+			variantOf[user] = v
+			if wants[v] == nil {
+				wants[v] = &want{}
+			}
+			wants[v].exposures++
+		}
+		wants[variantOf[user]].users++
+		// A flag without variants: evaluated, never an exposure.
+		s.flagd.Expect(t, http.StatusOK, http.MethodPost, "/ofrep/v1/evaluate/flags/e2e_banner",
+			map[string]any{"context": map[string]any{"targetingKey": user}})
+	}
+	if len(wants) != 2 {
+		t.Fatalf("variants seen: %v", wants)
+	}
+
+	// Conversions after every exposure, so that each counts.
+	time.Sleep(10 * time.Millisecond)
+	var batch []map[string]any
+	sent := 0
+	send := func() {
+		body, _ := json.Marshal(batch)
+		for _, in := range s.ingests { // both ingests get the batch: the copies must not count
+			ans := in.Expect(t, http.StatusAccepted, http.MethodPost, "/v1/events", string(body))
+			if int(ans["accepted"].(float64)) != len(batch) {
+				t.Fatalf("ingest accepted %v of %d", ans["accepted"], len(batch))
+			}
+		}
+		sent += len(batch)
+		batch = batch[:0]
+	}
+	for i := range users {
+		if rng.Float64() >= 0.2 {
+			continue
+		}
+		user := fmt.Sprintf("e2e-user-%05d", i)
+		w := wants[variantOf[user]]
+		w.converters++
+		for k := range 1 + rng.IntN(2) {
+			cents := 500 + rng.Int64N(10_000)
+			e := map[string]any{"id": fmt.Sprintf("%s-c%d", user, k), "type": "conversion", "user_id": user,
+				"conversion_type": "purchase", "value": float64(cents) / 100, "ts": time.Now().UTC().Format(time.RFC3339Nano)}
+			if k == 0 { // the first names the experiment; the second is attributed by the user's exposures
+				e["experiment"] = experiment
+			}
+			batch = append(batch, e)
+			w.conversions++
+			w.cents += cents
+		}
+		if len(batch) >= 200 {
+			send()
+		}
+	}
+	send()
+	t.Logf("%d users, %d conversions sent to both ingests", users, sent)
+
+	// Both aggregates answer the same, exact report.
+	q := url.Values{"metric": {"purchase"}, "weights": {"50,50"}}
+	deadline := time.Now().Add(2 * time.Minute)
+	for i, agg := range s.aggregates {
+		for {
+			r := agg.Do(t, http.MethodGet, "/v1/experiments/"+experiment+"/report?"+q.Encode(), nil)
+			var rep report.Report
+			diff := fmt.Sprintf("status %d %s", r.Status, r.Body)
+			if r.Status == http.StatusOK {
+				if err := json.Unmarshal(r.Body, &rep); err != nil {
+					t.Fatal(err)
+				}
+				diff = ""
+				for _, v := range rep.Variants {
+					w := wants[v.Variant]
+					if w == nil || v.Users != w.users || v.Converters != w.converters || v.Conversions != w.conversions ||
+						int64(math.Round(v.ValueSum.Value*100)) != w.cents {
+						diff += fmt.Sprintf(" %s: %d users %d converters %d conversions %.2f, want %+v;", v.Variant, v.Users, v.Converters, v.Conversions, v.ValueSum.Value, w)
+					}
+				}
+				if len(rep.Variants) != len(wants) || rep.MultipleExposures != 0 {
+					diff += fmt.Sprintf(" %d variants, %d multiple exposures", len(rep.Variants), rep.MultipleExposures)
+				}
+			}
+			if diff == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("aggregate %d's report differs from what was sent:%s", i, diff)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+
+	// The live counters of both ingests (one Redis) agree exactly; unique
+	// users are HyperLogLog estimates.
+	for i, in := range s.ingests {
+		got := map[string]*liveTotals{}
+		today := time.Now().UTC().Truncate(24 * time.Hour)
+		for _, d := range []time.Time{today.AddDate(0, 0, -1), today} { // a run across midnight
+			addLive(t, in, experiment, d, got)
+		}
+		for v, w := range wants {
+			g := got[v]
+			if g == nil || g.exposures != w.exposures || g.conversions != w.conversions || g.cents != w.cents {
+				t.Errorf("ingest %d live %s: %+v, want %d exposures %d conversions %d cents", i, v, g, w.exposures, w.conversions, w.cents)
+				continue
+			}
+			if rel := math.Abs(float64(g.users-w.users)) / float64(w.users); rel > 0.03 {
+				t.Errorf("ingest %d live %s: %d unique users, %d sent", i, v, g.users, w.users)
+			}
+		}
+	}
+
+	// Scale-out really happened: each instance consumed part of the stream,
+	// and together at least every event (redeliveries add; JetStream dropped
+	// the second ingest's copies by message id).
+	var exposures int64
+	for _, w := range wants {
+		exposures += w.exposures
+	}
+	for name, procs := range map[string][]*testenv.Process{"ingest": s.ingests, "aggregate": s.aggregates} {
+		var total float64
+		for i, p := range procs {
+			n := metric(t, p, "flagstream_"+name+"_events_in_total")
+			t.Logf("%s %d consumed %.0f events", name, i, n)
+			if n == 0 {
+				t.Errorf("%s %d consumed nothing: the shared consumer did not spread the work", name, i)
+			}
+			total += n
+		}
+		if min := float64(exposures) + float64(sent); name == "ingest" && total < min {
+			t.Errorf("ingests consumed %.0f events, fewer than the %.0f published", total, min)
+		}
+	}
+}
+
+// metric sums a Prometheus counter's samples (every label set) from /metrics.
+func metric(t *testing.T, p *testenv.Process, name string) float64 {
+	t.Helper()
+	r := p.Do(t, http.MethodGet, "/metrics", nil)
+	var sum float64
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}

@@ -1,0 +1,563 @@
+package simulate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/report"
+	"github.com/flagstream/flagstream/pkg/events"
+	"github.com/flagstream/flagstream/pkg/stats"
+)
+
+// The flags a simulation creates beside the experiment.
+const (
+	BooleanFlag = "new_checkout_button" // on for everyone
+	RolloutFlag = "search_v2"           // a percentage rollout advanced during the run
+)
+
+// RolloutStages is the rollout plan of RolloutFlag, one stage every
+// Days/len(RolloutStages) simulated days.
+var RolloutStages = []float64{10, 25, 50, 100}
+
+// Config is one simulation.
+type Config struct {
+	FlagdURL, IngestURL, AggregateURL string
+	// Token is sent as a bearer token to every service (an admin token: flagd
+	// needs admin for flags, ingest needs ingest, aggregate read).
+	Token string
+	// Experiment is the experiment flag's key (default checkout_redesign).
+	Experiment string
+	Arms       []Arm // default DefaultArms
+	Users      int   // simulated users, arriving evenly over the days (default 60,000)
+	// Days is the simulated period, ending the day before Now (default 6:
+	// ingest accepts events up to 7 days old unless started with a larger
+	// --max-event-age).
+	Days int
+	Seed uint64 // default 1
+	// RunTag names the run's users and events. The default (the first
+	// simulated day, seed, users and days) makes the same run on the same day
+	// send the same ids, so a repeat counts nothing twice, and gives another
+	// configuration users of its own. Variants depend on user ids, so a fixed
+	// RunTag and Seed make a run's outcome the same on every day.
+	RunTag  string
+	Workers int // concurrent simulated clients (default 16)
+	Now     time.Time
+	// Wait bounds how long to wait for aggregate to report every event sent
+	// (default 2 minutes).
+	Wait time.Duration
+	// Progress receives a line per simulated day and while waiting; may be nil.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() error {
+	if c.Experiment == "" {
+		c.Experiment = "checkout_redesign"
+	}
+	if len(c.Arms) == 0 {
+		c.Arms = DefaultArms()
+	}
+	if c.Users == 0 {
+		c.Users = 60_000
+	}
+	if c.Days == 0 {
+		c.Days = 6
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = 16
+	}
+	if c.Now.IsZero() {
+		c.Now = time.Now()
+	}
+	if c.Wait == 0 {
+		c.Wait = 2 * time.Minute
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	var errs []error
+	for name, u := range map[string]string{"flagd-url": c.FlagdURL, "ingest-url": c.IngestURL, "aggregate-url": c.AggregateURL} {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not an http(s) URL", name, u))
+		}
+	}
+	if c.Users < 1 || c.Users > 10_000_000 {
+		errs = append(errs, fmt.Errorf("users: %d is outside 1..10,000,000", c.Users))
+	}
+	if c.Days < 1 || c.Days > 365 {
+		errs = append(errs, fmt.Errorf("days: %d is outside 1..365", c.Days))
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		errs = append(errs, fmt.Errorf("workers: %d is outside 1..256", c.Workers))
+	}
+	sum := 0.0
+	for _, a := range c.Arms {
+		sum += a.Weight
+		if !(a.Rate >= 0 && a.Rate <= 1) {
+			errs = append(errs, fmt.Errorf("arm %s: rate %v is outside 0..1", a.Name, a.Rate))
+		}
+	}
+	if sum != 100 {
+		errs = append(errs, fmt.Errorf("arms: weights sum to %v, they must sum to 100", sum))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is what a simulation sent and what aggregate reported for it.
+type Result struct {
+	Arms     []Arm
+	From, To time.Time         // the simulated days (UTC midnights)
+	Sent     map[string]*Tally // by variant
+	Events   int64             // events accepted by ingest
+	Rollout  []RolloutDay
+	Report   report.Report
+	Elapsed  time.Duration
+}
+
+// RolloutDay is the rollout stage in force on one simulated day and the
+// share of that day's users flagd turned RolloutFlag on for.
+type RolloutDay struct {
+	Day        string
+	Percentage float64
+	Enabled    float64
+}
+
+// Run creates the flags, simulates cfg.Users users over cfg.Days days through
+// flagd (OFREP bulk evaluation) and ingest, waits until aggregate's report
+// holds exactly what was sent, and returns both.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	c := &client{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers * 2}},
+		token: cfg.Token, retryFor: 60 * time.Second}
+	s := &sim{cfg: cfg, c: c, res: &Result{Arms: cfg.Arms, Sent: map[string]*Tally{}}}
+	today := cfg.Now.UTC().Truncate(24 * time.Hour)
+	s.res.From = today.AddDate(0, 0, -cfg.Days)
+	s.res.To = today.AddDate(0, 0, -1)
+	s.runTag = cfg.RunTag
+	if s.runTag == "" {
+		s.runTag = fmt.Sprintf("%s-s%d-u%d-d%d", s.res.From.Format("20060102"), cfg.Seed, cfg.Users, cfg.Days)
+	}
+	for _, a := range cfg.Arms {
+		s.res.Sent[a.Name] = &Tally{}
+	}
+
+	if err := s.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.createFlags(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.readBaseline(ctx); err != nil {
+		return nil, err
+	}
+	for day := range cfg.Days {
+		if err := s.simulateDay(ctx, day); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.awaitReport(ctx); err != nil {
+		return s.res, err
+	}
+	s.res.Elapsed = time.Since(start)
+	return s.res, nil
+}
+
+type sim struct {
+	cfg    Config
+	c      *client
+	runTag string
+	// baseline is the report before this run (other runs' users), by
+	// variant; nil when the experiment had no data.
+	baseline map[string]Tally
+
+	mu  sync.Mutex
+	res *Result
+}
+
+func (s *sim) progress(format string, args ...any) {
+	fmt.Fprintf(s.cfg.Progress, format+"\n", args...)
+}
+
+func (s *sim) waitReady(ctx context.Context) error {
+	for _, base := range []string{s.cfg.FlagdURL, s.cfg.IngestURL, s.cfg.AggregateURL} {
+		if err := s.c.do(ctx, http.MethodGet, base+"/readyz", nil, nil); err != nil {
+			return fmt.Errorf("%s is not ready: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// createFlags writes the three flags (replacing earlier ones of the same key)
+// and starts the rollout plan at its first stage.
+func (s *sim) createFlags(ctx context.Context) error {
+	variants := make([]map[string]any, len(s.cfg.Arms))
+	for i, a := range s.cfg.Arms {
+		variants[i] = map[string]any{"name": a.Name, "weight": a.Weight}
+	}
+	put := []struct {
+		key  string
+		body map[string]any
+	}{
+		{BooleanFlag, map[string]any{"status": "enabled", "description": "simulated: the new checkout button, on for everyone"}},
+		{RolloutFlag, map[string]any{"status": "percentage", "percentage": 0, "description": "simulated: search v2, rolled out in stages"}},
+		{s.cfg.Experiment, map[string]any{"status": "enabled", "variants": variants,
+			"description": "simulated experiment: variant_b converts 10% better than control"}},
+	}
+	for _, f := range put {
+		if err := s.c.do(ctx, http.MethodPut, s.cfg.FlagdURL+"/v1/flags/"+f.key, f.body, nil); err != nil {
+			return fmt.Errorf("creating flag %s: %w", f.key, err)
+		}
+	}
+	stages := make([]map[string]any, len(RolloutStages))
+	for i, p := range RolloutStages {
+		stages[i] = map[string]any{"percentage": p}
+	}
+	if err := s.c.do(ctx, http.MethodPut, s.cfg.FlagdURL+"/v1/flags/"+RolloutFlag+"/rollout", map[string]any{"stages": stages}, nil); err != nil {
+		return fmt.Errorf("creating the rollout plan of %s: %w", RolloutFlag, err)
+	}
+	s.progress("flags: %s (boolean), %s (rollout %v%%), %s (%d variants)", BooleanFlag, RolloutFlag, RolloutStages, s.cfg.Experiment, len(s.cfg.Arms))
+	return nil
+}
+
+// stageFor is the rollout stage index in force on a simulated day.
+func (s *sim) stageFor(day int) int {
+	per := max(1, s.cfg.Days/len(RolloutStages))
+	return min(day/per, len(RolloutStages)-1)
+}
+
+// simulateDay advances the rollout if its day has come, then runs the day's
+// users through flagd and ingest with cfg.Workers concurrent clients.
+func (s *sim) simulateDay(ctx context.Context, day int) error {
+	dayStart := s.res.From.AddDate(0, 0, day)
+	if day > 0 && s.stageFor(day) != s.stageFor(day-1) {
+		if err := s.c.do(ctx, http.MethodPost, s.cfg.FlagdURL+"/v1/flags/"+RolloutFlag+"/rollout/advance", nil, nil); err != nil {
+			return fmt.Errorf("advancing the rollout of %s: %w", RolloutFlag, err)
+		}
+	}
+	first, last := day*s.cfg.Users/s.cfg.Days, (day+1)*s.cfg.Users/s.cfg.Days
+	dayStarted := time.Now()
+	jobs := make(chan user)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var rolloutOn, evaluated int64
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := worker{sim: s, dayStart: dayStart}
+			for u := range jobs {
+				if err := w.handle(ctx, u); err != nil {
+					cancel(err)
+					return
+				}
+			}
+			if err := w.flush(ctx); err != nil {
+				cancel(err)
+			}
+			s.mu.Lock()
+			rolloutOn += w.rolloutOn
+			evaluated += w.evaluated
+			s.mu.Unlock()
+		}()
+	}
+feed:
+	for i := first; i < last; i++ {
+		select {
+		case jobs <- newUser(s.runTag, i, day):
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	rd := RolloutDay{Day: dayStart.Format(time.DateOnly), Percentage: RolloutStages[s.stageFor(day)]}
+	if evaluated > 0 {
+		rd.Enabled = float64(rolloutOn) / float64(evaluated)
+	}
+	s.res.Rollout = append(s.res.Rollout, rd)
+	took := time.Since(dayStarted).Seconds()
+	s.progress("day %d/%d %s: %d users (%.0f evaluations/s), %s at %v%% → on for %.1f%%, events sent %d",
+		day+1, s.cfg.Days, rd.Day, last-first, float64(last-first)/max(took, 1e-9), RolloutFlag, rd.Percentage, 100*rd.Enabled, s.res.Events)
+	return nil
+}
+
+// worker is one simulated client: it evaluates, then batches the events it
+// would report, as an app's event SDK does.
+type worker struct {
+	*sim
+	dayStart             time.Time
+	batch                []events.Event
+	tallies              map[string]*Tally
+	rolloutOn, evaluated int64
+}
+
+const eventBatch = 500
+
+// ofrepBulk is the part of OFREP's bulk answer the simulator reads.
+type ofrepBulk struct {
+	Flags []struct {
+		Key       string `json:"key"`
+		Value     any    `json:"value"`
+		Variant   string `json:"variant"`
+		ErrorCode string `json:"errorCode"`
+	} `json:"flags"`
+}
+
+func (w *worker) handle(ctx context.Context, u user) error {
+	body := map[string]any{"context": map[string]any{"targetingKey": u.id, "plan": u.plan}}
+	var ans ofrepBulk
+	if err := w.c.do(ctx, http.MethodPost, w.cfg.FlagdURL+"/ofrep/v1/evaluate/flags", body, &ans); err != nil {
+		return fmt.Errorf("evaluating for %s: %w", u.id, err)
+	}
+	variant, rolloutOn, found := "", false, 0
+	for _, f := range ans.Flags {
+		switch f.Key {
+		case w.cfg.Experiment:
+			variant, _ = f.Value.(string)
+			found++
+		case RolloutFlag:
+			rolloutOn, _ = f.Value.(bool)
+			found++
+		case BooleanFlag:
+			if on, _ := f.Value.(bool); !on {
+				return fmt.Errorf("flagd answered %s = %v (%s) for %s; the flag is on for everyone", BooleanFlag, f.Value, f.ErrorCode, u.id)
+			}
+			found++
+		}
+	}
+	if found != 3 {
+		return fmt.Errorf("flagd's bulk answer for %s lacks one of %s, %s, %s (%d flags in it)", u.id, w.cfg.Experiment, RolloutFlag, BooleanFlag, len(ans.Flags))
+	}
+	arm, ok := w.arm(variant)
+	if !ok {
+		return fmt.Errorf("flagd put %s into variant %q, which the experiment does not have", u.id, variant)
+	}
+	w.evaluated++
+	if rolloutOn {
+		w.rolloutOn++
+	}
+	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.dayStart)
+	if w.tallies == nil {
+		w.tallies = map[string]*Tally{}
+	}
+	if w.tallies[arm.Name] == nil {
+		w.tallies[arm.Name] = &Tally{}
+	}
+	w.tallies[arm.Name].add(evs)
+	w.batch = append(w.batch, evs...)
+	if len(w.batch) >= eventBatch {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+func (w *worker) arm(variant string) (Arm, bool) {
+	for _, a := range w.cfg.Arms {
+		if a.Name == variant {
+			return a, true
+		}
+	}
+	return Arm{}, false
+}
+
+// ingestAnswer is POST /v1/events's answer.
+type ingestAnswer struct {
+	Accepted int `json:"accepted"`
+	Invalid  []struct {
+		Index  int    `json:"index"`
+		Field  string `json:"field"`
+		Reason string `json:"reason"`
+	} `json:"invalid"`
+}
+
+// flush sends the batch to ingest. Only events ingest accepted count as
+// sent; a refused one ends the run with ingest's reason.
+func (w *worker) flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	var ans ingestAnswer
+	if err := w.c.do(ctx, http.MethodPost, w.cfg.IngestURL+"/v1/events", w.batch, &ans); err != nil {
+		return fmt.Errorf("sending events: %w", err)
+	}
+	if len(ans.Invalid) > 0 || ans.Accepted != len(w.batch) {
+		msg := ""
+		if len(ans.Invalid) > 0 {
+			iv := ans.Invalid[0]
+			msg = fmt.Sprintf(": event %d (%s): %s %s", iv.Index, w.batch[iv.Index].ID, iv.Field, iv.Reason)
+			if iv.Field == "ts" {
+				msg += fmt.Sprintf(" (simulating %d days needs ingest's --max-event-age above %d days)", w.cfg.Days, w.cfg.Days)
+			}
+		}
+		return fmt.Errorf("ingest accepted %d of %d events%s", ans.Accepted, len(w.batch), msg)
+	}
+	w.mu.Lock()
+	w.res.Events += int64(len(w.batch))
+	for name, t := range w.tallies {
+		sent := w.res.Sent[name]
+		sent.Users += t.Users
+		sent.Converters += t.Converters
+		sent.Conversions += t.Conversions
+		sent.ValueCents += t.ValueCents
+		sent.Exposures += t.Exposures
+	}
+	w.mu.Unlock()
+	w.batch, w.tallies = w.batch[:0], nil
+	return nil
+}
+
+// ReportQuery is the report request for the simulated period: the metric,
+// the days and the flag's weights (so the sample-ratio check uses them).
+func (r *Result) ReportQuery() url.Values {
+	arms := r.Arms
+	ws := make([]string, len(arms))
+	for i, a := range arms {
+		ws[i] = strconv.FormatFloat(a.Weight, 'f', -1, 64)
+	}
+	return url.Values{"metric": {Metric}, "from": {r.From.Format(time.DateOnly)}, "to": {r.To.Format(time.DateOnly)},
+		"weights": {strings.Join(ws, ",")}}
+}
+
+func (s *sim) reportURL() string {
+	return s.cfg.AggregateURL + "/v1/experiments/" + s.cfg.Experiment + "/report?" + s.res.ReportQuery().Encode()
+}
+
+// readReport returns the report, or ok false if the experiment has no data yet.
+func (s *sim) readReport(ctx context.Context) (rep report.Report, ok bool, err error) {
+	err = s.c.do(ctx, http.MethodGet, s.reportURL(), nil, &rep)
+	var se *statusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound {
+		return rep, false, nil
+	}
+	if err != nil {
+		return rep, false, fmt.Errorf("reading the report: %w", err)
+	}
+	return rep, true, nil
+}
+
+// readBaseline keeps what the report holds before this run: earlier runs of
+// other configurations on the same days.
+func (s *sim) readBaseline(ctx context.Context) error {
+	rep, ok, err := s.readReport(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	s.baseline = map[string]Tally{}
+	for _, v := range rep.Variants {
+		s.baseline[v.Variant] = Tally{Users: v.Users, Converters: v.Converters, Conversions: v.Conversions, ValueCents: cents(v.ValueSum)}
+	}
+	s.progress("the experiment already holds %d users from earlier runs", sumUsers(s.baseline))
+	return nil
+}
+
+func cents(n stats.Number) int64 {
+	if !n.Valid {
+		return -1
+	}
+	return int64(math.Round(n.Value * 100))
+}
+
+func sumUsers(m map[string]Tally) int64 {
+	var n int64
+	for _, t := range m {
+		n += t.Users
+	}
+	return n
+}
+
+// awaitReport polls aggregate's report until every variant's users,
+// converters, conversions and value sum equal what was sent (a repeated run,
+// whose ids were counted before) or the baseline plus what was sent (a run of
+// another configuration), or cfg.Wait passes.
+func (s *sim) awaitReport(ctx context.Context) error {
+	sent := map[string]Tally{}
+	for name, t := range s.res.Sent {
+		sent[name] = *t
+	}
+	plus := map[string]Tally{}
+	for name, t := range sent {
+		b := s.baseline[name]
+		plus[name] = Tally{Users: b.Users + t.Users, Converters: b.Converters + t.Converters,
+			Conversions: b.Conversions + t.Conversions, ValueCents: b.ValueCents + t.ValueCents}
+	}
+	deadline := time.Now().Add(s.cfg.Wait)
+	lastPrint := time.Time{}
+	for {
+		rep, ok, err := s.readReport(ctx)
+		if err != nil {
+			return err
+		}
+		diff := "no event has reached aggregate yet"
+		if ok {
+			if diff = differs(rep, sent); diff != "" && s.baseline != nil && differs(rep, plus) == "" {
+				diff = ""
+			}
+		}
+		if diff == "" {
+			s.res.Report = rep
+			s.progress("aggregate reports every event sent")
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("aggregate's report still differs from what was sent after %s: %s", s.cfg.Wait, diff)
+		}
+		if time.Since(lastPrint) >= 2*time.Second {
+			s.progress("waiting for aggregate: %s", diff)
+			lastPrint = time.Now()
+		}
+		if !connect.Sleep(ctx, 500*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// differs says how the report differs from want ("" if it does not).
+func differs(rep report.Report, want map[string]Tally) string {
+	var users, total int64
+	var diffs []string
+	got := map[string]bool{}
+	for _, v := range rep.Variants {
+		got[v.Variant] = true
+		users += v.Users
+		t, ok := want[v.Variant]
+		if !ok {
+			diffs = append(diffs, fmt.Sprintf("variant %s was never sent", v.Variant))
+			continue
+		}
+		if v.Users != t.Users || v.Converters != t.Converters || v.Conversions != t.Conversions || cents(v.ValueSum) != t.ValueCents {
+			diffs = append(diffs, fmt.Sprintf("%s %d/%d users, %d/%d conversions", v.Variant, v.Users, t.Users, v.Conversions, t.Conversions))
+		}
+	}
+	for name, t := range want {
+		total += t.Users
+		if !got[name] && t.Users > 0 {
+			diffs = append(diffs, fmt.Sprintf("%s not in the report yet", name))
+		}
+	}
+	if rep.MultipleExposures != 0 {
+		diffs = append(diffs, fmt.Sprintf("%d users with two variants", rep.MultipleExposures))
+	}
+	if len(diffs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d users so far (%s)", users, total, strings.Join(diffs, "; "))
+}
