@@ -305,18 +305,19 @@ func TestEndToEndScaledOut(t *testing.T) {
 	for _, w := range wants {
 		exposures += w.exposures
 	}
+	consumed := map[string]string{"ingest": "flagstream_ingest_events_forwarded_total", "aggregate": "flagstream_aggregate_events_in_total"}
 	for name, procs := range map[string][]*testenv.Process{"ingest": s.ingests, "aggregate": s.aggregates} {
 		var total float64
 		for i, p := range procs {
-			n := metric(t, p, "flagstream_"+name+"_events_in_total")
+			n := metric(t, p, consumed[name])
 			t.Logf("%s %d consumed %.0f events", name, i, n)
 			if n == 0 {
 				t.Errorf("%s %d consumed nothing: the shared consumer did not spread the work", name, i)
 			}
 			total += n
 		}
-		if min := float64(exposures) + float64(sent); name == "ingest" && total < min {
-			t.Errorf("ingests consumed %.0f events, fewer than the %.0f published", total, min)
+		if min := float64(exposures) + float64(sent); total < min {
+			t.Errorf("%s instances consumed %.0f events, fewer than the %.0f published", name, total, min)
 		}
 	}
 }
