@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -14,16 +13,6 @@ import (
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
 	"github.com/flagstream/flagstream/internal/testenv"
 )
-
-// buildAggregate compiles the aggregate binary once per test.
-func buildAggregate(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "aggregate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build aggregate: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *exec.Cmd {
 	t.Helper()
@@ -48,7 +37,7 @@ func startProcess(t *testing.T, bin string, env map[string]string, args ...strin
 // the report is exact.
 func TestKilledMidBatch(t *testing.T) {
 	p := newPipeline(t, "")
-	bin := buildAggregate(t)
+	bin := testenv.Build(t, "./cmd/aggregate")
 	rng := rand.New(rand.NewPCG(21, 22))
 	all := chstoretest.Workload(rng, 6000, day0, "k-") // ~28,000 events
 	const kills = 4

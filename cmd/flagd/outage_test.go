@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,61 +65,16 @@ func TestExposuresSurviveNATSOutage(t *testing.T) {
 // evaluations it answered is on the stream.
 func TestSIGTERMFlushesExposures(t *testing.T) {
 	e := newEnv(t)
-	bin := filepath.Join(t.TempDir(), "flagd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build flagd: %v\n%s", err, out)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--http-addr", addr)
-	cmd.Env = os.Environ()
-	for k, v := range e {
-		if k != "FLAGSTREAM_HTTP_ADDR" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	var logs testenv.Logs
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	in := &instance{&testenv.Service{URL: "http://" + addr, Logs: &logs}}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(in.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("flagd binary not ready:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proc := testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), e)
+	in := &instance{proc.Service}
 	in.expect(t, 200, "PUT", "/v1/flags/exp", map[string]any{"status": "enabled", "variants": map[string]any{"a": 50, "b": 50}})
 	in.waitServed(t, "exp", 1)
 	const n = 2000
 	for i := range n {
 		in.do(t, "POST", "/ofrep/v1/evaluate/flags/exp", map[string]any{"context": map[string]any{"targetingKey": fmt.Sprintf("u%d", i)}})
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("flagd exited with %v:\n%s", err, logs.String())
-		}
-	case <-ctx.Done():
-		t.Fatalf("flagd did not exit after SIGTERM:\n%s", logs.String())
+	if err := proc.Stop(); err != nil { // SIGTERM, then wait for the exit
+		t.Fatalf("flagd exited with %v:\n%s", err, proc.Logs.String())
 	}
 	got, _ := streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"])
 	users := map[string]bool{}

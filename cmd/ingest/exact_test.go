@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -145,52 +141,21 @@ func publishTo(t *testing.T, js jetstream.JetStream, evs []events.Event, subject
 	}
 }
 
-// buildIngest compiles the ingest binary once per test.
-func buildIngest(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ingest")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build ingest: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startProcess(t *testing.T, bin string, env map[string]string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, "--http-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "--ack-wait", "2s")
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		if k != "FLAGSTREAM_HTTP_ADDR" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	logs := &testenv.Logs{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
-}
-
 // An ingest process killed with SIGKILL at random points while 100,000 events
 // flow, then restarted: counters exact, nothing missing on the analytics
 // stream, nothing there twice.
 func TestKilledMidStream(t *testing.T) {
 	p := newPipeline(t, "", "")
-	bin := buildIngest(t)
+	bin := testenv.Build(t, "./cmd/ingest")
 	w := newWorkload(80_000, testDay) // 100,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	rng := rand.New(rand.NewPCG(3, 4))
-	for kill := range 4 {
-		cmd := startProcess(t, bin, p.env)
+	for range 4 {
+		proc := testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatalf("kill %d: %v", kill, err)
-		}
-		_ = cmd.Wait()
+		proc.Kill()
 	}
-	startProcess(t, bin, p.env)
+	testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 	p.drained(t, 3*time.Minute)
 	w.check(t, p.counters, testDay)
 	p.checkAnalytics(t, w)
