@@ -41,6 +41,10 @@ func (a *api) handler(health *httpapi.Health, reg *prometheus.Registry) http.Han
 	mux.Handle("GET /v1/experiments/{key}/report.csv", read("report_csv", a.reportCSV()))
 	mux.Handle("GET /v1/experiments/{key}/daily", read("daily", a.daily()))
 	mux.Handle("POST /v1/stats", read("stats", a.stats()))
+	// The HTML dashboard: static files holding no data (the page calls the
+	// routes above with the user's token), so they need none themselves.
+	mux.Handle("GET /{$}", a.timed("dashboard", dashboard()))
+	mux.Handle("GET /assets/", a.timed("dashboard", dashboard()))
 	health.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
