@@ -31,7 +31,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	q := url.Values{}
 	var format string
 	var fs *flag.FlagSet
-	cfg, err := config.Parse("aggregate", args, getenv, func(f *flag.FlagSet) {
+	cfg, err := config.Parse("aggregate report", args, getenv, func(f *flag.FlagSet) {
 		fs = f
 		for _, name := range []string{"metric", "from", "to", "confidence", "control", "weights", "sequential_tuning"} {
 			f.Func(strings.ReplaceAll(name, "_", "-"), "as the report's "+name+" parameter", func(s string) error {
@@ -88,7 +88,9 @@ func runStats(args []string, in io.Reader, out io.Writer) error {
 	fs := flag.NewFlagSet("aggregate stats", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	format := fs.String("format", "table", "table or json")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return &config.HelpError{Usage: "usage: aggregate stats [--format table|json] < counts.json\n"}
+	} else if err != nil {
 		return fmt.Errorf("aggregate stats: %w", err)
 	}
 	if fs.NArg() > 0 || (*format != "table" && *format != "json") {
@@ -113,7 +115,7 @@ func runStats(args []string, in io.Reader, out io.Writer) error {
 
 // runMigrate applies the migrations and exits.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	cfg, err := config.Parse("aggregate", args, getenv, nil)
+	cfg, err := config.Parse("aggregate migrate", args, getenv, nil)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@
 //	aggregate report <experiment> ...   a report from ClickHouse, as a table, JSON or CSV
 //	aggregate stats [--format f] < in   the statistics of POST /v1/stats for a JSON body
 //	aggregate migrate                   apply the ClickHouse migrations and exit
+//	aggregate healthcheck               exit 0 if the service's /readyz answers 200 (for containers)
 package main
 
 import (
@@ -35,7 +36,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	if config.PrintHelp(os.Stdout, err) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "aggregate:", err)
 		os.Exit(1)
 	}
@@ -56,9 +61,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return runStats(args[1:], stdin, out)
 		case "migrate":
 			return runMigrate(ctx, args[1:], getenv, out)
+		case "healthcheck":
+			return httpapi.Healthcheck(ctx, "aggregate", args[1:], getenv)
 		case "help", "-h", "--help":
-			_, err := fmt.Fprint(out, usage)
-			return err
+			if _, err := fmt.Fprint(out, usage, "\n"); err != nil {
+				return err
+			}
+			return serve(ctx, []string{"-h"}, getenv, out) // the flags, as a help request
 		}
 	}
 	return serve(ctx, args, getenv, out)
@@ -70,6 +79,7 @@ const usage = `usage:
                    [--confidence c] [--control v] [--weights 50,50] [--format table|json|csv]
   aggregate stats [--format table|json] < counts.json
   aggregate migrate                         apply the ClickHouse migrations and exit
+  aggregate healthcheck                     exit 0 if the service at --http-addr is ready (GET /readyz)
 Every command takes --clickhouse-dsn (FLAGSTREAM_CLICKHOUSE_DSN) and the other shared flags.
 `
 
@@ -96,7 +106,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (subcommands: serve, report, stats, migrate)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: serve, report, stats, migrate, healthcheck)", fs.Arg(0))
 	}
 	if o.batch < 1 || o.queue < 1 || o.flush <= 0 || o.ackWait <= 0 || o.opTimeout <= 0 {
 		return errors.New("batch and queue must be at least 1, and durations positive")

@@ -28,7 +28,17 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		// For the container's HEALTHCHECK: the runtime image has no curl.
+		err = httpapi.Healthcheck(ctx, "flagd", os.Args[2:], os.Getenv)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	}
+	if config.PrintHelp(os.Stdout, err) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "flagd:", err)
 		os.Exit(1)
 	}

@@ -3,6 +3,10 @@
 // Each setting is a command-line flag with an environment fallback whose name
 // is derived from the flag by [EnvName], so the two cannot drift apart. An
 // explicit flag wins over the environment, which wins over the default.
+//
+// -h or --help makes [Parse] return a [*HelpError] (errors.Is ErrHelp and
+// flag.ErrHelp) that carries the usage: every flag with its environment
+// variable and default. A command prints it with [PrintHelp] and exits 0.
 package config
 
 import (
@@ -44,7 +48,8 @@ var DefaultHTTPAddr = map[string]string{
 }
 
 // Parse reads args (without the program name) and the environment through
-// getenv. extra, if not nil, registers a command's own flags on the same set, so
+// getenv. name is the command ("flagd", or "flagd healthcheck": its first word
+// picks the default HTTP address). extra, if not nil, registers a command's own flags on the same set, so
 // they get environment fallbacks too; it may be nil.
 func Parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -53,19 +58,12 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL; several comma-separated addresses for a cluster")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL, comma-separated for a cluster")
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[name], "HTTP listen address")
-	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of `scope token` lines; without it the service listens on loopback only")
+	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[strings.Fields(name + " ")[0]], "HTTP listen address")
+	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of 'scope token' lines; without it the service listens on loopback only")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
 	fs.StringVar(&c.NATSNamespace, "nats-namespace", "", "prefix for NATS stream and subject names (empty: FLAGSTREAM_RAW, flagstream.raw.>, ...)")
 	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", 0, "bytes each JetStream stream keeps, reserved on the server (0: 1 GiB)")
-	fs.Func("log-level", "trace, debug, info, warn or error (default info)", func(s string) error {
-		l, err := zerolog.ParseLevel(strings.ToLower(s))
-		if err != nil || s == "" {
-			return fmt.Errorf("unknown log level %q", s)
-		}
-		c.LogLevel = l
-		return nil
-	})
+	fs.Var(levelValue{&c.LogLevel}, "log-level", "log `level`: trace, debug, info, warn or error")
 	if extra != nil {
 		extra(fs)
 	}
@@ -78,16 +76,82 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 			}
 		}
 	})
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) { // help wins, even over a bad environment
+		return Config{}, &HelpError{Usage: usage(fs)}
+	}
 	if envErr != nil {
 		return Config{}, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w (run with -h for the flags)", name, err)
 	}
 	if fs.NArg() > 0 && extra == nil {
 		return Config{}, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	return c, c.validate()
+}
+
+// ErrHelp is what -h or --help makes [Parse] return (inside a [*HelpError]);
+// it wraps flag.ErrHelp. A command that gets it prints the usage and exits 0.
+var ErrHelp = fmt.Errorf("help requested: %w", flag.ErrHelp)
+
+// HelpError carries the usage text that -h asked for.
+type HelpError struct {
+	Usage string
+}
+
+func (e *HelpError) Error() string { return ErrHelp.Error() }
+func (e *HelpError) Unwrap() error { return ErrHelp }
+
+// PrintHelp writes the usage to w if err is (or wraps) a [*HelpError] and
+// reports whether it was one; main then exits 0 instead of failing.
+func PrintHelp(w io.Writer, err error) bool {
+	var h *HelpError
+	if !errors.As(err, &h) {
+		return false
+	}
+	fmt.Fprint(w, h.Usage)
+	return true
+}
+
+// usage lists every flag of fs with its environment variable and default.
+func usage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s [flags]\n", fs.Name())
+	b.WriteString("Every flag can be set through its environment variable instead; an explicit flag wins.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, help := flag.UnquoteUsage(f)
+		arg := " " + typ
+		if typ == "" { // a boolean: --name or --name=false
+			arg = "[=true|false]"
+		}
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(&b, "  --%s%s\n\t%s\n\tenv %s, default %s\n", f.Name, arg, help, EnvName(f.Name), def)
+	})
+	return b.String()
+}
+
+// levelValue is a zerolog level as a flag value.
+type levelValue struct{ l *zerolog.Level }
+
+func (v levelValue) String() string {
+	if v.l == nil {
+		return ""
+	}
+	return v.l.String()
+}
+
+func (v levelValue) Set(s string) error {
+	l, err := zerolog.ParseLevel(strings.ToLower(s))
+	if err != nil || s == "" {
+		return fmt.Errorf("unknown log level %q", s)
+	}
+	*v.l = l
+	return nil
 }
 
 // EnvName maps a flag name to its environment variable: "redis-url" → "FLAGSTREAM_REDIS_URL".

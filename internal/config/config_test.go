@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 
@@ -87,5 +89,51 @@ func TestParseErrorsHidePasswords(t *testing.T) {
 	}
 	if got := Redact("redis://u:s3cret@h:1/0,redis://h2:2"); strings.Contains(got, "s3cret") {
 		t.Errorf("Redact = %q", got)
+	}
+}
+
+// -h and --help answer with the usage, which lists every flag (the shared
+// ones and the command's own) with its environment variable and default.
+func TestParseHelp(t *testing.T) {
+	extra := func(fs *flag.FlagSet) {
+		fs.Int("batch", 500, "events per batch")
+		fs.Bool("exposures", true, "publish exposures")
+	}
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		_, err := Parse("ingest", []string{arg}, env(nil), extra)
+		if !errors.Is(err, ErrHelp) || !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("Parse(%s) error = %v, want ErrHelp", arg, err)
+		}
+	}
+	// Help wins over a bad environment and over other flags.
+	_, err := Parse("ingest", []string{"--batch", "2", "-h"}, env(map[string]string{"FLAGSTREAM_LOG_LEVEL": "loud"}), extra)
+	var b strings.Builder
+	if !PrintHelp(&b, err) {
+		t.Fatalf("PrintHelp did not recognise %v", err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"usage: ingest",
+		"--redis-url string", "env FLAGSTREAM_REDIS_URL, default redis://127.0.0.1:6379/0",
+		"env FLAGSTREAM_NATS_URL, default nats://127.0.0.1:4222",
+		"env FLAGSTREAM_CLICKHOUSE_DSN, default clickhouse://127.0.0.1:9000/default",
+		"env FLAGSTREAM_HTTP_ADDR, default 127.0.0.1:8081",
+		`env FLAGSTREAM_TOKENS_FILE, default ""`,
+		"env FLAGSTREAM_LOG_LEVEL, default info",
+		"env FLAGSTREAM_REDIS_PREFIX", "env FLAGSTREAM_NATS_NAMESPACE", "env FLAGSTREAM_STREAM_MAX_BYTES, default 0",
+		"--batch int", "events per batch", "env FLAGSTREAM_BATCH, default 500",
+		"--exposures[=true|false]", "env FLAGSTREAM_EXPOSURES, default true",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage lacks %q:\n%s", want, out)
+		}
+	}
+	// Every flag is listed, each with its environment variable.
+	n := strings.Count(out, "\tenv FLAGSTREAM_")
+	if want := 9 + 2; n != want {
+		t.Errorf("usage lists %d flags, want %d:\n%s", n, want, out)
+	}
+	if PrintHelp(&b, errors.New("other")) || PrintHelp(&b, nil) {
+		t.Error("PrintHelp claims an error that is not a help request")
 	}
 }
