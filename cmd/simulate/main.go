@@ -73,8 +73,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	fmt.Fprintf(out, "simulating %d users over %d days against flagd %s, ingest %s, aggregate %s\n",
-		cfg.Users, cfg.Days, cfg.FlagdURL, cfg.IngestURL, cfg.AggregateURL)
 	res, err := simulate.Run(ctx, cfg)
 	if err != nil {
 		return err

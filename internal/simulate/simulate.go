@@ -155,6 +155,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		s.res.Sent[a.Name] = &Tally{}
 	}
 
+	s.progress("simulating %d users over %d days (%s .. %s) against flagd %s, ingest %s, aggregate %s",
+		cfg.Users, cfg.Days, s.res.From.Format(time.DateOnly), s.res.To.Format(time.DateOnly), cfg.FlagdURL, cfg.IngestURL, cfg.AggregateURL)
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
