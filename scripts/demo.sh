@@ -81,16 +81,16 @@ port_free() {
 }
 
 wait_ready() {
-	local app=$1 url="http://${ADDR[$1]}/readyz" i
-	for ((i = 0; i < 600; i++)); do # 60 s
-		if curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; then
+	local app=$1 i
+	for ((i = 0; i < 600; i++)); do # 60 s; the binary's own probe: GET /readyz
+		if FLAGSTREAM_HTTP_ADDR=${ADDR[$app]} "bin/$app" healthcheck >/dev/null 2>&1; then
 			return 0
 		fi
 		app_pid "$app" >/dev/null || die "$app exited; its log: $APPS_DIR/$app.log
 $(tail -n 20 "$APPS_DIR/$app.log")"
 		sleep 0.1
 	done
-	die "$app is not ready at $url after 60 s; its log: $APPS_DIR/$app.log"
+	die "$app is not ready at ${ADDR[$app]} after 60 s: $(FLAGSTREAM_HTTP_ADDR=${ADDR[$app]} "bin/$app" healthcheck 2>&1); its log: $APPS_DIR/$app.log"
 }
 
 start_app() {
@@ -123,7 +123,6 @@ reset_data() {
 }
 
 up() {
-	command -v curl >/dev/null || die "curl is missing (apt-get install curl)"
 	mkdir -p "$APPS_DIR"
 	log "starting Redis, NATS and ClickHouse (installs them the first time)"
 	eval "$(scripts/services.sh up)"

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,17 +55,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fmt.Fprintln(out, "usage: simulate [flags]   (each flag also reads FLAGSTREAM_SIMULATE_<NAME>, e.g. FLAGSTREAM_SIMULATE_TOKEN)")
 		fs.PrintDefaults()
 	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "FLAGSTREAM_SIMULATE_" + config.EnvName(f.Name)[len("FLAGSTREAM_"):]
-		if v := getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", name, err))
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
+	if err := config.SetFromEnv(fs, getenv, func(name string) string {
+		return "FLAGSTREAM_SIMULATE_" + strings.TrimPrefix(config.EnvName(name), "FLAGSTREAM_")
+	}); err != nil {
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -68,14 +68,7 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 		extra(fs)
 	}
 
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) { // environment first, so an explicit flag wins
-		if v := getenv(EnvName(f.Name)); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				envErr = errors.Join(envErr, fmt.Errorf("%s: %w", EnvName(f.Name), err))
-			}
-		}
-	})
+	envErr := SetFromEnv(fs, getenv, EnvName) // environment first, so an explicit flag wins
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) { // help wins, even over a bad environment
 		return Config{}, &HelpError{Usage: usage(fs)}
@@ -152,6 +145,21 @@ func (v levelValue) Set(s string) error {
 	}
 	*v.l = l
 	return nil
+}
+
+// SetFromEnv sets every flag of fs whose variable (envName of the flag's
+// name) is set and not empty, and reports each value the flag refuses, by
+// variable. Call it before fs.Parse, so that an explicit flag wins.
+func SetFromEnv(fs *flag.FlagSet, getenv func(string) string, envName func(flagName string) string) error {
+	var errs error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = errors.Join(errs, fmt.Errorf("%s: %w", envName(f.Name), err))
+			}
+		}
+	})
+	return errs
 }
 
 // EnvName maps a flag name to its environment variable: "redis-url" → "FLAGSTREAM_REDIS_URL".
