@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/flagstream/flagstream/internal/config"
@@ -73,6 +74,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	fmt.Fprintf(out, "\n%d events sent; aggregate's report holds exactly what was sent (whole run %s)\n\n", res.Events, res.Elapsed.Round(100*time.Millisecond))
 	if err := report.WriteTable(out, res.Report); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nlive counters in Redis (ingest's /live), summed over the days; unique users are HyperLogLog estimates:")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "variant\texposures\tunique users\tpurchases\tvalue\t")
+	for _, a := range res.Arms {
+		l := res.Live[a.Name]
+		fmt.Fprintf(tw, "%s\t%d\t~%d\t%d\t%.2f\t\n", a.Name, l.Exposures, l.UniqueUsers, l.Conversions, float64(l.ValueCents)/100)
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
 	findings, err := res.Findings()

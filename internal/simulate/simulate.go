@@ -122,6 +122,12 @@ type Result struct {
 	Events   int64             // events accepted by ingest
 	Rollout  []RolloutDay
 	Report   report.Report
+	// Live is ingest's live counters (Redis) summed over the simulated days,
+	// by variant; LiveChecked says they were compared with Sent (only when the
+	// experiment held nothing before the run: live counters are per day, not
+	// per run).
+	Live        map[string]LiveTotals
+	LiveChecked bool
 	Elapsed  time.Duration
 }
 
@@ -172,6 +178,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	if err := s.awaitReport(ctx); err != nil {
+		return s.res, err
+	}
+	// ingest counts an event in Redis before it forwards it to aggregate: once
+	// the report is complete, so are the live counters.
+	if err := s.readLive(ctx); err != nil {
 		return s.res, err
 	}
 	s.res.Elapsed = time.Since(start)
@@ -554,4 +565,59 @@ func differs(rep report.Report, want map[string]Tally) string {
 		return ""
 	}
 	return fmt.Sprintf("%d of %d users so far (%s)", users, total, strings.Join(diffs, "; "))
+}
+
+// LiveTotals are one variant's live counters summed over days. Exposures,
+// conversions and values are exact; UniqueUsers is a sum of daily
+// HyperLogLog estimates (each user arrives on one day only here).
+type LiveTotals struct {
+	Exposures, UniqueUsers, Conversions, ValueCents int64
+}
+
+// liveAnswer is the part of ingest's GET /live answer read here.
+type liveAnswer struct {
+	Results map[string]struct {
+		Exposures   int64 `json:"exposures"`
+		UniqueUsers int64 `json:"unique_users"`
+		Conversions map[string]struct {
+			Count int64   `json:"count"`
+			Value float64 `json:"value"`
+		} `json:"conversions"`
+	} `json:"results"`
+}
+
+// readLive sums the live counters over the simulated days and, on an
+// experiment that held nothing before, checks the exact ones against what
+// was sent.
+func (s *sim) readLive(ctx context.Context) error {
+	live := map[string]LiveTotals{}
+	for d := s.res.From; !d.After(s.res.To); d = d.AddDate(0, 0, 1) {
+		var ans liveAnswer
+		u := s.cfg.IngestURL + "/v1/experiments/" + s.cfg.Experiment + "/live?date=" + d.Format(time.DateOnly)
+		if err := s.c.do(ctx, http.MethodGet, u, nil, &ans); err != nil {
+			return fmt.Errorf("reading the live counters: %w", err)
+		}
+		for v, st := range ans.Results {
+			t := live[v]
+			t.Exposures += st.Exposures
+			t.UniqueUsers += st.UniqueUsers
+			t.Conversions += st.Conversions[Metric].Count
+			t.ValueCents += int64(math.Round(st.Conversions[Metric].Value * 100))
+			live[v] = t
+		}
+	}
+	s.res.Live = live
+	if s.baseline != nil {
+		return nil
+	}
+	s.res.LiveChecked = true
+	for name, sent := range s.res.Sent {
+		got := live[name]
+		if got.Exposures != sent.Exposures || got.Conversions != sent.Conversions || got.ValueCents != sent.ValueCents {
+			return fmt.Errorf("live counters of %s: %d exposures, %d purchases, %d cents; sent %d, %d, %d",
+				name, got.Exposures, got.Conversions, got.ValueCents, sent.Exposures, sent.Conversions, sent.ValueCents)
+		}
+	}
+	s.progress("ingest's live counters (Redis) hold exactly the exposures, purchases and values sent")
+	return nil
 }
