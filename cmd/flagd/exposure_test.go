@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +65,8 @@ func TestExposuresPublished(t *testing.T) {
 		}
 		users[ev.UserID] = true
 		if ev.Type != events.TypeExposure || ev.Experiment != "pricing_page_experiment" || ev.FlagVersion != 1 ||
-			(ev.Variant != "control" && ev.Variant != "variant_a" && ev.Variant != "variant_b") || ev.TS.IsZero() {
+			(ev.Variant != "control" && ev.Variant != "variant_a" && ev.Variant != "variant_b") || ev.TS.IsZero() ||
+			!maps.Equal(ev.Weights, map[string]float64{"control": 50, "variant_a": 25, "variant_b": 25}) {
 			t.Errorf("exposure %+v", ev)
 		}
 		if ev.UserID == "user_789" && ev.Variant != "control" {

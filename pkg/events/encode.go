@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -48,6 +49,26 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	if e.FlagVersion != 0 {
 		b = append(b, `,"flag_version":`...)
 		b = strconv.AppendInt(b, e.FlagVersion, 10)
+	}
+	if len(e.Weights) > 0 {
+		b = append(b, `,"weights":{`...)
+		names := make([]string, 0, len(e.Weights))
+		for n := range e.Weights {
+			names = append(names, n)
+		}
+		slices.Sort(names) // the same event encodes to the same bytes
+		for i, n := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, n)
+			b = append(b, ':')
+			var err error
+			if b, err = appendFloat(b, e.Weights[n]); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }

@@ -31,13 +31,16 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 				if j%3 == 0 {
 					e.Value = nil
 				}
+				if k%2 == 1 { // keys as strings, in json.Marshal's sorted order
+					e.Weights = map[string]float64{s: v, weird[(i+j)%len(weird)]: float64(j), "z": 0.5}
+				}
 				checkAppendJSON(t, e)
 				n++
 			}
 		}
 	}
 	for _, bad := range []events.Event{
-		{Value: ptr(math.NaN())}, {Value: ptr(math.Inf(1))}, {TS: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Value: ptr(math.NaN())}, {Value: ptr(math.Inf(1))}, {Weights: map[string]float64{"a": math.NaN()}}, {TS: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 	} {
 		if _, err := bad.AppendJSON(nil); err == nil {
 			t.Errorf("AppendJSON(%+v) = nil error, want json.Marshal's", bad)

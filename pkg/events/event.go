@@ -43,6 +43,10 @@ type Event struct {
 	Value          *float64  `json:"value,omitempty"` // conversions; nil means DefaultValue (see ValueOrDefault)
 	TS             time.Time `json:"ts"`
 	FlagVersion    int64     `json:"flag_version,omitempty"`
+	// Weights (exposures, optional) are the flag's traffic weights when the
+	// user was exposed, variant → weight; flagd sends them, so that reports
+	// check the split against what the flag asked for without being told.
+	Weights map[string]float64 `json:"weights,omitempty"`
 }
 
 // ValueOrDefault is the conversion's value, or [DefaultValue] when it has none.

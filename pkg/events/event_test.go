@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -104,6 +106,9 @@ func equalEvents(a, b events.Event) bool {
 	if (a.Value == nil) != (b.Value == nil) || a.Value != nil && *a.Value != *b.Value {
 		return false
 	}
-	a.Value, b.Value = nil, nil
-	return a.TS.Equal(b.TS) && a.TS.Location() == b.TS.Location() && func() bool { a.TS, b.TS = time.Time{}, time.Time{}; return a == b }()
+	if !maps.Equal(a.Weights, b.Weights) {
+		return false
+	}
+	a.Value, b.Value, a.Weights, b.Weights = nil, nil, nil, nil
+	return a.TS.Equal(b.TS) && a.TS.Location() == b.TS.Location() && func() bool { a.TS, b.TS = time.Time{}, time.Time{}; return reflect.DeepEqual(a, b) }()
 }

@@ -115,7 +115,45 @@ func (e *Event) check(now time.Time, w Window) *FieldError {
 	if !exposure && e.FlagVersion != 0 {
 		return &FieldError{Field: "flag_version", Reason: "is for exposures only"}
 	}
+	if e.Weights != nil {
+		if !exposure {
+			return &FieldError{Field: "weights", Reason: "is for exposures only"}
+		}
+		if reason := checkWeights(e.Weights, e.Variant); reason != "" {
+			return &FieldError{Field: "weights", Reason: reason}
+		}
+	}
 	return nil
+}
+
+// MaxWeights bounds an exposure's weights (a flag with more variants than
+// this is no experiment a report can serve).
+const MaxWeights = 100
+
+// checkWeights says what is wrong with an exposure's weights ("" if nothing):
+// variant names as flag keys, finite non-negative weights, a positive sum,
+// and the exposure's own variant among them.
+func checkWeights(ws map[string]float64, variant string) string {
+	if len(ws) > MaxWeights {
+		return fmt.Sprintf("has %d variants; at most %d", len(ws), MaxWeights)
+	}
+	sum := 0.0
+	for name, w := range ws {
+		if err := flags.CheckKey(name); err != nil {
+			return fmt.Sprintf("variant %q: %v", truncate(name), err)
+		}
+		if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 || w > MaxAbsValue {
+			return fmt.Sprintf("%s: %v is not a weight (a finite number ≥ 0)", name, w)
+		}
+		sum += w
+	}
+	if !(sum > 0) {
+		return "sum to 0; at least one variant needs weight"
+	}
+	if _, ok := ws[variant]; !ok {
+		return fmt.Sprintf("do not include the exposure's variant %q", variant)
+	}
+	return ""
 }
 
 // checkID accepts 1–128 bytes of visible ASCII: ULIDs, UUIDs and most

@@ -78,6 +78,35 @@ func TestValidate(t *testing.T) {
 			events.Window{MaxPast: time.Hour, MaxFuture: time.Minute}, "ts"},
 		{"negative flag version", func() events.Event { e := exposure(); e.FlagVersion = -1; return e }, events.Window{}, "flag_version"},
 		{"conversion with flag version", func() events.Event { e := conversion(); e.FlagVersion = 3; return e }, events.Window{}, "flag_version"},
+		{"exposure with weights", func() events.Event {
+			e := exposure()
+			e.Weights = map[string]float64{"control": 50, "variant_b": 50}
+			return e
+		}, events.Window{}, ""},
+		{"weights with a zero", func() events.Event {
+			e := exposure()
+			e.Weights = map[string]float64{"control": 50, "variant_b": 50, "old": 0}
+			return e
+		}, events.Window{}, ""},
+		{"conversion with weights", func() events.Event { e := conversion(); e.Weights = map[string]float64{"control": 1}; return e }, events.Window{}, "weights"},
+		{"weights without the variant", func() events.Event {
+			e := exposure()
+			e.Weights = map[string]float64{"variant_a": 50, "variant_b": 50}
+			return e
+		}, events.Window{}, "weights"},
+		{"negative weight", func() events.Event {
+			e := exposure()
+			e.Weights = map[string]float64{"control": -1, "variant_b": 50}
+			return e
+		}, events.Window{}, "weights"},
+		{"NaN weight", func() events.Event { e := exposure(); e.Weights = map[string]float64{"control": math.NaN()}; return e }, events.Window{}, "weights"},
+		{"weights summing to 0", func() events.Event { e := exposure(); e.Weights = map[string]float64{"control": 0}; return e }, events.Window{}, "weights"},
+		{"weight for a bad name", func() events.Event {
+			e := exposure()
+			e.Weights = map[string]float64{"control": 50, "a b": 50}
+			return e
+		}, events.Window{}, "weights"},
+		{"empty weights", func() events.Event { e := exposure(); e.Weights = map[string]float64{}; return e }, events.Window{}, "weights"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

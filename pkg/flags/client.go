@@ -20,6 +20,10 @@ type Exposure struct {
 	Variant string
 	UserID  string
 	Version int64
+	// Weights are the flag's variant weights (name → weight) at the
+	// evaluation, so that reports can check the split; shared between
+	// exposures of one flag version: read-only.
+	Weights map[string]float64
 }
 
 // ClientOptions configures a Client. The zero value is usable.
@@ -103,9 +107,14 @@ func NewClient(ctx context.Context, store *Store, opts ClientOptions) (*Client, 
 // Evaluate evaluates a flag from memory and reports an exposure through
 // OnExposure when the result assigns a variant.
 func (c *Client) Evaluate(key string, ec EvalContext) Result {
-	r := Evaluate(c.snap.Load().flags[key], ec)
+	f := c.snap.Load().flags[key]
+	r := Evaluate(f, ec)
 	if c.opts.OnExposure != nil && r.Exposed() {
-		c.opts.OnExposure(Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version})
+		e := Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version}
+		if f.prep != nil { // always, for flags the client loaded
+			e.Weights = f.prep.weights
+		}
+		c.opts.OnExposure(e)
 	}
 	return r
 }

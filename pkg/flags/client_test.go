@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,7 +119,7 @@ func TestClientReportsExposuresAndProblems(t *testing.T) {
 	s, rdb, p := newStore(t)
 	ctx := ctxT(t)
 	if _, err := s.Put(ctx, &flags.Flag{Key: "exp", Status: flags.StatusEnabled,
-		Variants: flags.Variants{{Name: "control", Weight: 50}, {Name: "treatment", Weight: 50}}}); err != nil {
+		Variants: flags.Variants{{Name: "control", Weight: 60}, {Name: "treatment", Weight: 40}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Put(ctx, &flags.Flag{Key: "plain", Status: flags.StatusEnabled}); err != nil {
@@ -143,6 +144,9 @@ func TestClientReportsExposuresAndProblems(t *testing.T) {
 	defer mu.Unlock()
 	if len(exposures) != 2 || exposures[0].Flag != "exp" || exposures[0].UserID != "u1" || exposures[0].Version != 1 || exposures[0].Variant == "" {
 		t.Errorf("exposures = %+v, want two for exp/u1", exposures)
+	}
+	if want := map[string]float64{"control": 60, "treatment": 40}; len(exposures) > 0 && !maps.Equal(exposures[0].Weights, want) {
+		t.Errorf("exposure weights %v, want the flag's %v", exposures[0].Weights, want)
 	}
 	if problems["odd"] != 1 || len(problems) != 1 {
 		t.Errorf("problems = %v, want odd once", problems)

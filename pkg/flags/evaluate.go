@@ -155,7 +155,8 @@ type prepared struct {
 	groups   map[string]struct{}
 	rules    []compiledRule
 	matchAny bool
-	problem  error // why the API would refuse this flag, if it would (it is served anyway)
+	problem  error              // why the API would refuse this flag, if it would (it is served anyway)
+	weights  map[string]float64 // variant → weight, for exposures; nil without variants
 }
 
 // setThreshold is the list length from which a map beats a linear scan.
@@ -186,6 +187,12 @@ func (f *Flag) compile() *prepared {
 		groups:   toSet(f.AllowedGroups),
 		matchAny: f.MatchType != "" && f.MatchType != MatchAll, // the seed: anything but "all" means any
 		problem:  f.Validate(),
+	}
+	if len(f.Variants) > 0 {
+		p.weights = make(map[string]float64, len(f.Variants))
+		for _, v := range f.Variants {
+			p.weights[v.Name] += v.Weight
+		}
 	}
 	if len(f.Rules) > 0 {
 		p.rules = make([]compiledRule, len(f.Rules))
