@@ -91,8 +91,14 @@ func TestSimulatedExperiment(t *testing.T) {
 			t.Errorf("the report's call on %s is wrong: %s", f.Variant, f)
 		}
 	}
-	if res.Report.SRM.Warn {
-		t.Errorf("sample-ratio mismatch reported for a correct split: %+v", res.Report.SRM)
+	// The report asked for no weights: the check used those the exposures carried.
+	if res.Report.SRM.Warn || math.Abs(res.Report.SRM.ExpectedShare["control"]-0.34) > 1e-9 {
+		t.Errorf("sample-ratio check on a correct 34/33/33 split: %+v", res.Report.SRM)
+	}
+	for _, w := range res.Report.Warnings {
+		if w.Code == report.CodeWeightsAssumed || w.Code == report.CodeWeightsChanged {
+			t.Errorf("report warning %+v: the flag's weights were carried by every exposure", w)
+		}
 	}
 
 	// The rollout: each day's share of users with search_v2 on is the stage's
@@ -165,7 +171,7 @@ func TestEndToEndScaledOut(t *testing.T) {
 	s := startStack(t, 2, 2, nil, nil)
 	const experiment, users = "e2e_checkout", 4000
 	s.flagd.Expect(t, http.StatusOK, http.MethodPut, "/v1/flags/"+experiment,
-		`{"status":"enabled","variants":[{"name":"control","weight":50},{"name":"treatment","weight":50}]}`)
+		`{"status":"enabled","variants":[{"name":"control","weight":60},{"name":"treatment","weight":40}]}`)
 	s.flagd.Expect(t, http.StatusOK, http.MethodPut, "/v1/flags/e2e_banner", `{"status":"enabled"}`)
 
 	type want struct {
@@ -240,7 +246,8 @@ func TestEndToEndScaledOut(t *testing.T) {
 	t.Logf("%d users, %d conversions sent to both ingests", users, sent)
 
 	// Both aggregates answer the same, exact report.
-	q := url.Values{"metric": {"purchase"}, "weights": {"50,50"}}
+	// No weights in the request: flagd's exposures carried the flag's 60/40.
+	q := url.Values{"metric": {"purchase"}}
 	deadline := time.Now().Add(2 * time.Minute)
 	for i, agg := range s.aggregates {
 		for {
@@ -261,6 +268,9 @@ func TestEndToEndScaledOut(t *testing.T) {
 				}
 				if len(rep.Variants) != len(wants) || rep.MultipleExposures != 0 {
 					diff += fmt.Sprintf(" %d variants, %d multiple exposures", len(rep.Variants), rep.MultipleExposures)
+				}
+				if rep.SRM.Warn || rep.SRM.ExpectedShare["control"] != 0.6 {
+					diff += fmt.Sprintf(" sample-ratio check %+v, want the flag's 60/40 and no mismatch", rep.SRM)
 				}
 			}
 			if diff == "" {

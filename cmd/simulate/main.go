@@ -94,8 +94,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	for _, f := range findings {
 		fmt.Fprintln(out, "  "+f.String())
 	}
-	// The link carries the flag's weights: aggregate does not know them, and
-	// the sample-ratio check needs them.
 	fmt.Fprintf(out, "\ndashboard: %s/#/experiments/%s?%s\n", cfg.AggregateURL, cfg.Experiment, res.ReportQuery().Encode())
 	return nil
 }

@@ -2,6 +2,7 @@ package chstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -23,6 +24,11 @@ type Summary struct {
 	FirstDay string   `json:"first_day"`
 	LastDay  string   `json:"last_day"` // last day with an exposure or a counted conversion
 	Metrics  []Metric `json:"metrics"`  // most converters first
+	// Weights are the flag's variant weights its exposures carried, from
+	// the latest flag version (filled by Experiment only; nil if no exposure
+	// carried any); WeightsChanged says earlier versions had others.
+	Weights        map[string]float64 `json:"weights,omitempty"`
+	WeightsChanged bool               `json:"weights_changed,omitempty"`
 }
 
 // First is FirstDay as a time (midnight UTC; zero if unset).
@@ -110,6 +116,11 @@ func (s *Store) Experiment(ctx context.Context, key string) (Summary, error) {
 	g.Go(func() error {
 		m, err := s.metrics(gctx, "", key)
 		sm.Metrics = m[key]
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		sm.Weights, sm.WeightsChanged, err = s.weights(gctx, key)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -391,4 +402,39 @@ func (s *Store) Daily(ctx context.Context, key, metric string, from, to time.Tim
 		return nil, err
 	}
 	return append(users, conv...), nil
+}
+
+// weights reads the splits the experiment's exposures carried: the latest
+// (highest flag version, then latest seen), and whether there were others.
+func (s *Store) weights(ctx context.Context, key string) (map[string]float64, bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT weights FROM experiment_weights FINAL WHERE experiment = ?
+		ORDER BY flag_version DESC, last_seen DESC`, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("read weights: %w", err)
+	}
+	defer rows.Close()
+	var latest string
+	changed := false
+	for rows.Next() {
+		var w string
+		if err := rows.Scan(&w); err != nil {
+			return nil, false, fmt.Errorf("read weights: %w", err)
+		}
+		if latest == "" {
+			latest = w
+		} else if w != latest {
+			changed = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read weights: %w", err)
+	}
+	if latest == "" {
+		return nil, false, nil
+	}
+	var m map[string]float64
+	if err := json.Unmarshal([]byte(latest), &m); err != nil {
+		return nil, false, fmt.Errorf("read weights: %q: %w", latest, err)
+	}
+	return m, changed, nil
 }

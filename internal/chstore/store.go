@@ -2,6 +2,7 @@ package chstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -58,6 +59,51 @@ func (s *Store) Insert(ctx context.Context, evs []events.Event, now time.Time) e
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert events: %w", err)
+	}
+	return s.insertWeights(ctx, evs)
+}
+
+const insertWeights = `INSERT INTO experiment_weights (experiment, flag_version, weights, last_seen)`
+
+// insertWeights records the distinct (experiment, flag version, weights) of
+// a batch's exposures, with the latest ts each was seen at. Repeats merge
+// away (ReplacingMergeTree on all three).
+func (s *Store) insertWeights(ctx context.Context, evs []events.Event) error {
+	type key struct {
+		experiment string
+		version    int64
+		weights    string
+	}
+	seen := map[key]time.Time{}
+	for i := range evs {
+		e := &evs[i]
+		if e.Type != events.TypeExposure || len(e.Weights) == 0 {
+			continue
+		}
+		w, err := json.Marshal(e.Weights) // keys sorted: one string per split
+		if err != nil {
+			continue // not finite: Validate refuses it before here
+		}
+		k := key{e.Experiment, e.FlagVersion, string(w)}
+		if t := e.TS.UTC().Truncate(time.Second); t.After(seen[k]) {
+			seen[k] = t
+		}
+	}
+	if len(seen) == 0 {
+		return nil
+	}
+	b, err := s.conn.PrepareBatch(ctx, insertWeights)
+	if err != nil {
+		return fmt.Errorf("insert weights: %w", err)
+	}
+	defer b.Abort()
+	for k, t := range seen {
+		if err := b.Append(k.experiment, k.version, k.weights, t); err != nil {
+			return fmt.Errorf("insert weights: %w", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("insert weights: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package chstore_test
 
 import (
 	"context"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
 	"github.com/flagstream/flagstream/internal/testenv"
@@ -20,13 +22,20 @@ var day0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
 func newStore(t *testing.T) *chstore.Store {
 	t.Helper()
+	s, _ := newStoreConn(t)
+	return s
+}
+
+// newStoreConn is newStore with its connection, for checks of the tables.
+func newStoreConn(t *testing.T) (*chstore.Store, driver.Conn) {
+	t.Helper()
 	conn, _ := testenv.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := migrations.Apply(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	return chstore.New(conn)
+	return chstore.New(conn), conn
 }
 
 func load(t *testing.T, s *chstore.Store, batches [][]events.Event, workers int) {
@@ -237,5 +246,34 @@ func TestLateEarlierExposure(t *testing.T) {
 	load(t, s, [][]events.Event{late}, 1)
 	for _, r := range [][2]int{{0, 5}, {3, 5}, {1, 2}, {1, 1}, {2, 5}} {
 		checkCounts(t, s, all, "e", "buy", day0.AddDate(0, 0, r[0]), day0.AddDate(0, 0, r[1]))
+	}
+}
+
+// The weights exposures carry are kept per flag version; an experiment's
+// summary has the latest and says when they changed. Repeats change nothing.
+func TestWeights(t *testing.T) {
+	s, conn := newStoreConn(t)
+	ctx := context.Background()
+	at := func(h int) time.Time { return day0.Add(time.Duration(h) * time.Hour) }
+	exp := func(id, variant string, version int64, h int, ws map[string]float64) events.Event {
+		return events.Event{ID: id, Type: events.TypeExposure, Experiment: "w", Variant: variant, UserID: id,
+			FlagVersion: version, TS: at(h), Weights: ws}
+	}
+	even := map[string]float64{"control": 50, "treatment": 50}
+	load(t, s, [][]events.Event{{exp("u1", "control", 1, 1, even), exp("u2", "treatment", 1, 2, even), exp("u3", "control", 0, 3, nil)}}, 1)
+	sum, err := s.Experiment(ctx, "w")
+	if err != nil || !maps.Equal(sum.Weights, even) || sum.WeightsChanged {
+		t.Fatalf("after version 1: %+v, %v", sum, err)
+	}
+	skewed := map[string]float64{"control": 90, "treatment": 10}
+	batch := []events.Event{exp("u4", "control", 2, 4, skewed), exp("u5", "treatment", 1, 5, even)}
+	load(t, s, [][]events.Event{batch, batch}, 1) // delivered twice
+	sum, err = s.Experiment(ctx, "w")
+	if err != nil || !maps.Equal(sum.Weights, skewed) || !sum.WeightsChanged {
+		t.Fatalf("after version 2: %+v, %v", sum, err)
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM experiment_weights FINAL WHERE experiment = 'w'").Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("experiment_weights holds %d rows (%v), want 2", rows, err)
 	}
 }

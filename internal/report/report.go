@@ -27,7 +27,8 @@ var ErrUnknownMetric = fmt.Errorf("%w: unknown metric", ErrInvalid)
 
 // Warning codes the report adds to those of stats.Compare.
 const (
-	CodeWeightsAssumed = "srm_weights_assumed" // no weights given: equal weights over the variants seen
+	CodeWeightsAssumed = "srm_weights_assumed" // no weights given or known: equal weights over the variants seen
+	CodeWeightsChanged = "srm_weights_changed" // the flag's weights changed during the experiment: the check uses the latest
 	CodeNoConversions  = "no_conversions"      // the experiment has no conversions yet: no metric
 )
 
@@ -49,8 +50,12 @@ type Report struct {
 // resolved is a request with every default filled in.
 type resolved struct {
 	Params
-	variants []string // report order: control first
-	warnings []stats.Warning
+	// flagWeights are the weights the experiment's exposures carried (see
+	// chstore.Summary), used when the request names none.
+	flagWeights        map[string]float64
+	flagWeightsChanged bool
+	variants           []string // report order: control first
+	warnings           []stats.Warning
 }
 
 // resolve fills in the defaults from what the experiment holds.
@@ -60,6 +65,7 @@ func resolve(ctx context.Context, src Source, p Params, now time.Time) (resolved
 	if err != nil {
 		return r, sum, err
 	}
+	r.flagWeights, r.flagWeightsChanged = sum.Weights, sum.WeightsChanged
 	if r.Metric == "" {
 		if len(sum.Metrics) == 0 {
 			r.warnings = append(r.warnings, stats.Warning{Code: CodeNoConversions,
@@ -132,6 +138,9 @@ func (r *resolved) order(seen []string) error {
 			r.variants = append(r.variants, v)
 		}
 	}
+	if r.Weights == nil && len(r.variants) > 0 {
+		r.useFlagWeights()
+	}
 	switch {
 	case r.Weights == nil && len(r.variants) > 0:
 		r.warnings = append(r.warnings, stats.Warning{Code: CodeWeightsAssumed,
@@ -142,6 +151,34 @@ func (r *resolved) order(seen []string) error {
 			len(r.Weights), len(r.variants), strings.Join(r.variants, ", "))}
 	}
 	return nil
+}
+
+// useFlagWeights takes the weights the flag's exposures carried, in report
+// order, when they cover every variant seen; a variant they lack (the flag
+// changed its variants) leaves the check to the equal-weights assumption.
+func (r *resolved) useFlagWeights() {
+	if len(r.flagWeights) == 0 {
+		return
+	}
+	ws := make([]float64, len(r.variants))
+	var missing []string
+	for i, v := range r.variants {
+		w, ok := r.flagWeights[v]
+		if !ok {
+			missing = append(missing, v)
+		}
+		ws[i] = w
+	}
+	if len(missing) > 0 {
+		r.warnings = append(r.warnings, stats.Warning{Code: CodeWeightsChanged, Fields: []string{"srm"},
+			Message: fmt.Sprintf("the flag's latest weights do not name %s: they are not used", strings.Join(missing, ", "))})
+		return
+	}
+	r.Weights = ws
+	if r.flagWeightsChanged {
+		r.warnings = append(r.warnings, stats.Warning{Code: CodeWeightsChanged, Fields: []string{"srm"},
+			Message: "the flag's weights changed during the experiment: the sample-ratio check uses the latest, and a split that changed makes it suspect"})
+	}
 }
 
 func (r *resolved) weights() []float64 {

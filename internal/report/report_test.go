@@ -226,3 +226,42 @@ func TestCSVAndTable(t *testing.T) {
 		}
 	}
 }
+
+// Without weights in the request, the weights the flag's exposures carried
+// drive the sample-ratio check: a 60/20/20 split matching them is no
+// mismatch; weights that do not cover the variants are not used; weights
+// that changed are used with a warning; weights in the request win.
+func TestFlagWeights(t *testing.T) {
+	counts := []chstore.VariantCounts{{Variant: "control", Users: 6000}, {Variant: "a", Users: 2000}, {Variant: "b", Users: 2000}}
+	build := func(sum chstore.Summary, p report.Params) report.Report {
+		t.Helper()
+		p.Experiment = "exp"
+		rep, err := report.Build(context.Background(), &fake{sum: sum, counts: counts}, p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	sum := summary()
+	sum.Weights = map[string]float64{"control": 60, "a": 20, "b": 20}
+	rep := build(sum, report.Params{})
+	if rep.SRM.Warn || rep.SRM.ExpectedShare["control"] != 0.6 || hasWarning(rep.Warnings, report.CodeWeightsAssumed) || hasWarning(rep.Warnings, report.CodeWeightsChanged) {
+		t.Errorf("flag weights 60/20/20: srm %+v, warnings %+v", rep.SRM, rep.Warnings)
+	}
+	if rep := build(summary(), report.Params{}); !rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+		t.Errorf("no flag weights: a 60/20/20 split against equal weights must warn: %+v", rep.SRM)
+	}
+	partial := summary()
+	partial.Weights = map[string]float64{"control": 60, "a": 40}
+	if rep := build(partial, report.Params{}); !hasWarning(rep.Warnings, report.CodeWeightsChanged) || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+		t.Errorf("weights without b: warnings %+v", rep.Warnings)
+	}
+	changed := sum
+	changed.WeightsChanged = true
+	if rep := build(changed, report.Params{}); rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsChanged) {
+		t.Errorf("changed weights: srm %+v, warnings %+v", rep.SRM, rep.Warnings)
+	}
+	if rep := build(sum, report.Params{Weights: []float64{1, 1, 1}}); !rep.SRM.Warn || rep.SRM.ExpectedShare["control"] == 0.6 {
+		t.Errorf("weights in the request must win over the flag's: %+v", rep.SRM)
+	}
+}

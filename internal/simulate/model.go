@@ -22,6 +22,15 @@ type Arm struct {
 	Rate   float64 `json:"rate"`   // true probability that a user of this arm converts
 }
 
+// Weights are the arms' traffic weights by name, as exposures carry them.
+func Weights(arms []Arm) map[string]float64 {
+	w := make(map[string]float64, len(arms))
+	for _, a := range arms {
+		w[a.Name] = a.Weight
+	}
+	return w
+}
+
 // DefaultArms is the planted effect: variant_b converts 10% better (relative)
 // than control, variant_a exactly as well.
 func DefaultArms() []Arm {
@@ -58,19 +67,21 @@ func (u user) rng(seed uint64) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }
 
-// behave returns the events of a user placed into variant (the flag's
-// experiment key) on the day starting at dayStart: one or two exposures
+// behave returns the events of a user placed into arm of the experiment on
+// the day starting at dayStart, exposures carrying the flag's weights (as
+// flagd's do): one or two exposures
 // (returning visitors), and, with the arm's rate, one or two purchases with
 // values in cents. Event ids are derived from the run tag and the user, so a
 // repeated run of the same day sends the same ids and counts nothing twice.
-func (u user) behave(seed uint64, experiment string, arm Arm, dayStart time.Time) []events.Event {
+func (u user) behave(seed uint64, experiment string, arm Arm, weights map[string]float64, dayStart time.Time) []events.Event {
 	r := u.rng(seed)
 	first := dayStart.Add(time.Duration(r.Int64N(int64(20 * time.Hour))))
 	first = first.Truncate(time.Millisecond)
-	evs := []events.Event{{ID: u.id + "-x1", Type: events.TypeExposure, Experiment: experiment, Variant: arm.Name, UserID: u.id, TS: first}}
+	evs := []events.Event{{ID: u.id + "-x1", Type: events.TypeExposure, Experiment: experiment, Variant: arm.Name, UserID: u.id,
+		TS: first, Weights: weights}}
 	if r.Float64() < 0.3 { // a returning visit later the same day sees the same variant
 		evs = append(evs, events.Event{ID: u.id + "-x2", Type: events.TypeExposure, Experiment: experiment, Variant: arm.Name,
-			UserID: u.id, TS: first.Add(time.Duration(r.Int64N(int64(3 * time.Hour))))})
+			UserID: u.id, TS: first.Add(time.Duration(r.Int64N(int64(3 * time.Hour)))), Weights: weights})
 	}
 	if r.Float64() >= arm.Rate {
 		return evs

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +127,7 @@ type Result struct {
 	// per run).
 	Live        map[string]LiveTotals
 	LiveChecked bool
-	Elapsed  time.Duration
+	Elapsed     time.Duration
 }
 
 // RolloutDay is the rollout stage in force on one simulated day and the
@@ -272,7 +271,7 @@ func (s *sim) simulateDay(ctx context.Context, day int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := worker{sim: s, dayStart: dayStart}
+			w := worker{sim: s, dayStart: dayStart, weights: Weights(s.cfg.Arms)}
 			for u := range jobs {
 				if err := w.handle(ctx, u); err != nil {
 					cancel(err)
@@ -317,6 +316,7 @@ feed:
 type worker struct {
 	*sim
 	dayStart             time.Time
+	weights              map[string]float64 // the flag's, for the exposures
 	batch                []events.Event
 	tallies              map[string]*Tally
 	rolloutOn, evaluated int64
@@ -367,7 +367,7 @@ func (w *worker) handle(ctx context.Context, u user) error {
 	if rolloutOn {
 		w.rolloutOn++
 	}
-	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.dayStart)
+	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.weights, w.dayStart)
 	if w.tallies == nil {
 		w.tallies = map[string]*Tally{}
 	}
@@ -437,16 +437,10 @@ func (w *worker) flush(ctx context.Context) error {
 	return nil
 }
 
-// ReportQuery is the report request for the simulated period: the metric,
-// the days and the flag's weights (so the sample-ratio check uses them).
+// ReportQuery is the report request for the simulated period: the metric
+// and the days (the weights come from the exposures).
 func (r *Result) ReportQuery() url.Values {
-	arms := r.Arms
-	ws := make([]string, len(arms))
-	for i, a := range arms {
-		ws[i] = strconv.FormatFloat(a.Weight, 'f', -1, 64)
-	}
-	return url.Values{"metric": {Metric}, "from": {r.From.Format(time.DateOnly)}, "to": {r.To.Format(time.DateOnly)},
-		"weights": {strings.Join(ws, ",")}}
+	return url.Values{"metric": {Metric}, "from": {r.From.Format(time.DateOnly)}, "to": {r.To.Format(time.DateOnly)}}
 }
 
 func (s *sim) reportURL() string {
