@@ -379,7 +379,7 @@
             "Assignment or logging is broken somewhere, and every comparison below is suspect.",
           el("ul", { class: "srm-shares" }, rows),
           weightsAssumed
-            ? el("p", { class: "small" }, "The expected split assumes equal weights; if the flag's weights differ, enter them above (control first).")
+            ? el("p", { class: "small" }, "No exposure carried the flag's weights, so the expected split assumes equal weights; if the flag's weights differ, enter them above (control first).")
             : null,
         ),
       );
