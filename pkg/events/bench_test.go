@@ -127,3 +127,24 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendJSON encodes an exposure as the publisher does, with and
+// without the flag's weights (three variants).
+func BenchmarkAppendJSON(b *testing.B) {
+	e := events.Event{ID: "01JDQ0N0000000000000000000", Type: events.TypeExposure, Experiment: "pricing_page_experiment",
+		Variant: "control", UserID: "user_789", TS: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), FlagVersion: 3}
+	weights := map[string]float64{"control": 34, "variant_a": 33, "variant_b": 33}
+	for _, tc := range []struct {
+		name string
+		w    map[string]float64
+	}{{"plain", nil}, {"weights", weights}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e.Weights = tc.w
+			buf := make([]byte, 0, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, _ = e.AppendJSON(buf[:0])
+			}
+		})
+	}
+}

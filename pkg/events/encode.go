@@ -52,7 +52,8 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 	}
 	if len(e.Weights) > 0 {
 		b = append(b, `,"weights":{`...)
-		names := make([]string, 0, len(e.Weights))
+		var small [8]string // a flag's few variants: sorted without an allocation
+		names := small[:0]
 		for n := range e.Weights {
 			names = append(names, n)
 		}
