@@ -94,7 +94,7 @@ func (c *consumer) run(ctx context.Context) error {
 			return nil
 		}
 	}
-	c.metrics.setReady("consumer", nil)
+	c.metrics.Set("consumer", nil)
 	go c.watchLag(ctx, cons)
 	q := make(chan *pending, c.queue)
 	done := make(chan struct{})
@@ -248,7 +248,7 @@ func (c *consumer) refresher(ctx context.Context, q <-chan *pending) {
 		c.release(merged, !ok)
 		if ok {
 			c.metrics.batchLatency.Observe(time.Since(merged.fetched).Seconds())
-			c.metrics.setReady("consumer", nil)
+			c.metrics.Set("consumer", nil)
 		}
 	}
 }
@@ -289,7 +289,7 @@ func (c *consumer) retry(ctx context.Context, p *pending, what string, op func(c
 			return false
 		}
 		wait := b.Next()
-		c.metrics.setReady("consumer", fmt.Errorf("clickhouse %s: %w", what, err))
+		c.metrics.Set("consumer", fmt.Errorf("clickhouse %s: %w", what, err))
 		c.log.Warn().Err(err).Str("dependency", "clickhouse").Str("op", what).Int("messages", len(p.msgs)).
 			Dur("retry_in", wait).Msg("cannot write to ClickHouse; retrying")
 		c.keepAlive(p)
@@ -313,7 +313,7 @@ func (c *consumer) keepAlive(p *pending) {
 // fail records a NATS failure and waits before the next attempt.
 func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.Backoff) {
 	wait := b.Next()
-	c.metrics.setReady("consumer", fmt.Errorf("%s: %w", dep, err))
+	c.metrics.Set("consumer", fmt.Errorf("%s: %w", dep, err))
 	c.log.Warn().Err(err).Str("dependency", dep).Dur("retry_in", wait).Msg("cannot fetch analytics events; retrying")
 	connect.Sleep(ctx, wait)
 }

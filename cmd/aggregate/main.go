@@ -22,13 +22,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/migrations"
 	"github.com/flagstream/flagstream/pkg/events"
 )
@@ -111,29 +111,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	if o.batch < 1 || o.queue < 1 || o.flush <= 0 || o.ackWait <= 0 || o.opTimeout <= 0 {
 		return errors.New("batch and queue must be at least 1, and durations positive")
 	}
-	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
-		return fmt.Errorf("nats-namespace: %w", err)
-	}
-	log := config.NewLogger(out, "aggregate", cfg.LogLevel)
-	tokens, err := httpapi.LoadAndCheck(cfg.TokensFile, cfg.HTTPAddr)
+	base, err := service.Setup("aggregate", cfg, out)
 	if err != nil {
 		return err
 	}
+	defer base.Close()
+	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
 	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	nc, err := connect.NATS(cfg.NATSURL, "aggregate")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	names := events.NewNames(cfg.NATSNamespace)
 	m := newMetrics()
 	store := chstore.New(conn)
 	c := &consumer{js: js, names: names, store: store, metrics: m, log: log, batch: o.batch, flush: o.flush,
@@ -153,7 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 			return err
 		})
 		if err == nil {
-			m.setReady("migrations", nil)
+			m.Set("migrations", nil)
 			close(schemaReady)
 		}
 		return ignoreCanceled(err)
@@ -185,8 +173,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 			}
 			return nil
 		}},
-		httpapi.Check{Name: "migrations", Fn: func(context.Context) error { return m.ready("migrations") }},
-		httpapi.Check{Name: "consumer", Fn: func(context.Context) error { return m.ready("consumer") }},
+		m.Check("migrations"),
+		m.Check("consumer"),
 	)
 	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
 	g.Go(func() error {

@@ -2,7 +2,8 @@ package main
 
 import (
 	"errors"
-	"sync"
+
+	"github.com/flagstream/flagstream/internal/httpapi"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,8 +26,7 @@ type metrics struct {
 	batchLatency   prometheus.Histogram
 	requests       *prometheus.HistogramVec
 
-	mu     sync.Mutex
-	health map[string]error // last outcome per dependency, for /readyz
+	*httpapi.States // last outcome of the consumer and of the migrations, for /readyz
 }
 
 func newMetrics() *metrics {
@@ -61,22 +61,10 @@ func newMetrics() *metrics {
 		batchLatency:   lat("flagstream_aggregate_batch_seconds", "Time from a batch's first message to its acknowledgement."),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flagstream_aggregate_request_seconds",
 			Help: "Time to answer report requests, by route.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"route"}),
-		health: map[string]error{"consumer": errors.New("not attached yet"), "migrations": errors.New("not applied yet")},
+		States: httpapi.NewStates(map[string]error{"consumer": errors.New("not attached yet"), "migrations": errors.New("not applied yet")}),
 	}
 	m.registry.MustRegister(m.eventsIn, m.invalid, m.redeliveries, m.rowsInserted, m.acked, m.pairsRefreshed, m.failures,
 		m.held, m.lag, m.ackPending, m.insertLatency, m.refreshLatency, m.batchLatency, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-func (m *metrics) setReady(dep string, err error) {
-	m.mu.Lock()
-	m.health[dep] = err
-	m.mu.Unlock()
-}
-
-func (m *metrics) ready(dep string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.health[dep]
 }

@@ -15,12 +15,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
 )
@@ -63,30 +63,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
-	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
-		return fmt.Errorf("nats-namespace: %w", err)
-	}
-	log := config.NewLogger(out, "flagd", cfg.LogLevel)
-	tokens, err := httpapi.LoadAndCheck(cfg.TokensFile, cfg.HTTPAddr)
+	base, err := service.Setup("flagd", cfg, out)
 	if err != nil {
 		return err
 	}
-
+	defer base.Close()
+	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
 	rdb, err := connect.Redis(cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	nc, err := connect.NATS(cfg.NATSURL, "flagd")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	names := events.NewNames(cfg.NATSNamespace)
 	m := newMetrics()
 	pub := events.NewPublisher(js, names, events.PublisherOptions{
 		Buffer: o.exposureBuffer,

@@ -76,7 +76,7 @@ func (c *consumer) run(ctx context.Context) error {
 		}
 		wait = min(wait*2, 5*time.Second)
 	}
-	c.metrics.setReady("consumer", nil)
+	c.metrics.Set("consumer", nil)
 	done := make(chan struct{}, c.workers)
 	for range c.workers {
 		go func() {
@@ -119,7 +119,7 @@ func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
 			continue
 		}
 		backoff.Reset()
-		c.metrics.setReady("consumer", nil)
+		c.metrics.Set("consumer", nil)
 	}
 }
 
@@ -142,7 +142,7 @@ func dependencyOf(err error) string {
 // fail records a dependency failure and waits before the next attempt.
 func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.Backoff) {
 	wait := b.Next()
-	c.metrics.setReady("consumer", fmt.Errorf("%s: %w", dep, err))
+	c.metrics.Set("consumer", fmt.Errorf("%s: %w", dep, err))
 	c.log.Warn().Err(err).Str("dependency", dep).Dur("retry_in", wait).Msg("cannot process raw events; retrying")
 	connect.Sleep(ctx, wait)
 }

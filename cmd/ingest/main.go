@@ -23,6 +23,7 @@ import (
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -72,29 +73,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if o.batch < 1 || o.workers < 1 {
 		return errors.New("batch and workers must be at least 1")
 	}
-	if err := events.CheckNamespace(cfg.NATSNamespace); err != nil {
-		return fmt.Errorf("nats-namespace: %w", err)
-	}
-	log := config.NewLogger(out, "ingest", cfg.LogLevel)
-	tokens, err := httpapi.LoadAndCheck(cfg.TokensFile, cfg.HTTPAddr)
+	base, err := service.Setup("ingest", cfg, out, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return err
 	}
+	defer base.Close()
+	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
 	rdb, err := connect.Redis(cfg.RedisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	nc, err := connect.NATS(cfg.NATSURL, "ingest")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	names := events.NewNames(cfg.NATSNamespace)
 	m := newMetrics()
 	counters := live.New(rdb, cfg.RedisPrefix, o.dedupWindow)
 	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}
@@ -129,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			}
 			return nil
 		}},
-		httpapi.Check{Name: "consumer", Fn: func(context.Context) error { return m.ready("consumer") }},
+		m.Check("consumer"),
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)

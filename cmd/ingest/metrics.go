@@ -2,7 +2,8 @@ package main
 
 import (
 	"errors"
-	"sync"
+
+	"github.com/flagstream/flagstream/internal/httpapi"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -22,8 +23,7 @@ type metrics struct {
 	redisLatency prometheus.Histogram
 	natsLatency  prometheus.Histogram
 
-	mu     sync.Mutex
-	health map[string]error // last outcome per dependency, for /readyz
+	*httpapi.States // last outcome of the consumer, for /readyz
 }
 
 func newMetrics() *metrics {
@@ -53,22 +53,10 @@ func newMetrics() *metrics {
 			Help: "Raw messages delivered but not yet acknowledged."}),
 		redisLatency: lat("flagstream_ingest_redis_seconds", "Time to apply one batch to the Redis counters."),
 		natsLatency:  lat("flagstream_ingest_forward_seconds", "Time to forward one batch and receive its acknowledgements."),
-		health:       map[string]error{"consumer": errors.New("not attached yet")},
+		States:       httpapi.NewStates(map[string]error{"consumer": errors.New("not attached yet")}),
 	}
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.invalid, m.redeliveries, m.dedupHits, m.unattributed, m.held,
 		m.lag, m.ackPending, m.redisLatency, m.natsLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-func (m *metrics) setReady(dep string, err error) {
-	m.mu.Lock()
-	m.health[dep] = err
-	m.mu.Unlock()
-}
-
-func (m *metrics) ready(dep string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.health[dep]
 }

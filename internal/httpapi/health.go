@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -55,4 +56,40 @@ func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+}
+
+// States records the last outcome of a service's background work (its
+// consumer attached, its migrations applied), for /readyz. Safe for
+// concurrent use.
+type States struct {
+	mu sync.Mutex
+	m  map[string]error
+}
+
+// NewStates starts with the given outcomes (typically "not yet" errors).
+func NewStates(initial map[string]error) *States {
+	m := make(map[string]error, len(initial))
+	for k, v := range initial {
+		m[k] = v
+	}
+	return &States{m: m}
+}
+
+// Set records the outcome of name (nil: fine).
+func (s *States) Set(name string, err error) {
+	s.mu.Lock()
+	s.m[name] = err
+	s.mu.Unlock()
+}
+
+// Get returns the last outcome of name.
+func (s *States) Get(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[name]
+}
+
+// Check is a readiness check on name's last outcome.
+func (s *States) Check(name string) Check {
+	return Check{Name: name, Fn: func(context.Context) error { return s.Get(name) }}
 }

@@ -209,3 +209,19 @@ func TestReadyz(t *testing.T) {
 		t.Error("ready while draining")
 	}
 }
+
+func TestStates(t *testing.T) {
+	notYet := errors.New("not attached yet")
+	s := httpapi.NewStates(map[string]error{"consumer": notYet})
+	c := s.Check("consumer")
+	if c.Name != "consumer" || !errors.Is(c.Fn(context.Background()), notYet) {
+		t.Fatalf("check before Set: %v", c.Fn(context.Background()))
+	}
+	s.Set("consumer", nil)
+	if err := c.Fn(context.Background()); err != nil {
+		t.Errorf("check after Set(nil) = %v", err)
+	}
+	if s.Get("unknown") != nil {
+		t.Error("an unknown state is not nil")
+	}
+}
