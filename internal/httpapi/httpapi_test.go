@@ -212,7 +212,7 @@ func TestReadyz(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	notYet := errors.New("not attached yet")
-	s := httpapi.NewStates(map[string]error{"consumer": notYet})
+	s := NewStates(map[string]error{"consumer": notYet})
 	c := s.Check("consumer")
 	if c.Name != "consumer" || !errors.Is(c.Fn(context.Background()), notYet) {
 		t.Fatalf("check before Set: %v", c.Fn(context.Background()))
