@@ -16,10 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -33,18 +30,8 @@ import (
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	if config.PrintHelp(os.Stdout, err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "aggregate:", err)
-		os.Exit(1)
-	}
-}
+// main: `aggregate healthcheck` is service.Main's; the other subcommands are run's.
+func main() { service.Main("aggregate", run) }
 
 // stdin is what `aggregate stats` reads (a variable for tests).
 var stdin io.Reader = os.Stdin
@@ -61,8 +48,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return runStats(args[1:], stdin, out)
 		case "migrate":
 			return runMigrate(ctx, args[1:], getenv, out)
-		case "healthcheck":
-			return httpapi.Healthcheck(ctx, "aggregate", args[1:], getenv)
 		case "help", "-h", "--help":
 			if _, err := fmt.Fprint(out, usage, "\n"); err != nil {
 				return err
@@ -116,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		return err
 	}
 	defer base.Close()
-	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
+	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
 	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
@@ -144,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 			m.Set("migrations", nil)
 			close(schemaReady)
 		}
-		return ignoreCanceled(err)
+		return service.IgnoreCanceled(err)
 	})
 	g.Go(func() error {
 		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
@@ -153,7 +138,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		if err == nil {
 			close(streamsReady)
 		}
-		return ignoreCanceled(err)
+		return service.IgnoreCanceled(err)
 	})
 	g.Go(func() error {
 		for _, ch := range []chan struct{}{schemaReady, streamsReady} {
@@ -167,31 +152,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	})
 	health := httpapi.NewHealth(ctx,
 		httpapi.Check{Name: "clickhouse", Fn: store.Ping},
-		httpapi.Check{Name: "nats", Fn: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("not connected (%s)", nc.Status())
-			}
-			return nil
-		}},
+		base.NATSCheck(),
 		m.Check("migrations"),
 		m.Check("consumer"),
 	)
-	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
-	g.Go(func() error {
-		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
-			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
-		})
-	})
+	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
 	err = g.Wait()
 	log.Info().Msg("stopped")
-	return ignoreCanceled(err)
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return service.IgnoreCanceled(err)
 }
 
 // streamLimits are the events package's defaults with the configured size.

@@ -5,14 +5,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,24 +19,7 @@ import (
 	"github.com/flagstream/flagstream/pkg/flags"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		// For the container's HEALTHCHECK: the runtime image has no curl.
-		err = httpapi.Healthcheck(ctx, "flagd", os.Args[2:], os.Getenv)
-	} else {
-		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	}
-	if config.PrintHelp(os.Stdout, err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "flagd:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("flagd", run) }
 
 // options are flagd's own settings beside the shared ones.
 type options struct {
@@ -68,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	defer base.Close()
-	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
+	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
 	rdb, err := connect.Redis(cfg.RedisURL)
 	if err != nil {
 		return err
@@ -129,35 +106,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	})
 	health := httpapi.NewHealth(ctx,
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-		httpapi.Check{Name: "nats", Fn: func(context.Context) error { return natsReady(nc.Status().String(), nc.IsConnected()) }},
+		base.NATSCheck(),
 		httpapi.Check{Name: "flags", Fn: func(context.Context) error { return a.loaded() }},
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
-	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
-	g.Go(func() error {
-		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
-			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
-		})
-	})
+	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
 	err = g.Wait()
 	stopPub() // the HTTP server has drained: flush what is buffered, then stop
 	if perr := <-pubDone; perr != nil && err == nil {
 		err = perr
 	}
-	if err != nil && ctx.Err() != nil && isCanceled(err) {
-		err = nil // a signal, not a failure
+	if ctx.Err() != nil {
+		err = service.IgnoreCanceled(err) // a signal, not a failure
 	}
 	log.Info().Msg("stopped")
 	return err
-}
-
-func natsReady(status string, connected bool) error {
-	if !connected {
-		return fmt.Errorf("not connected (%s)", status)
-	}
-	return nil
-}
-
-func isCanceled(err error) bool {
-	return errors.Is(err, context.Canceled)
 }

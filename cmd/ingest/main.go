@@ -8,12 +8,7 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
-	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,24 +22,7 @@ import (
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		// For the container's HEALTHCHECK: the runtime image has no curl.
-		err = httpapi.Healthcheck(ctx, "ingest", os.Args[2:], os.Getenv)
-	} else {
-		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	}
-	if config.PrintHelp(os.Stdout, err) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ingest:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("ingest", run) }
 
 type options struct {
 	batch       int
@@ -78,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	defer base.Close()
-	log, tokens, nc, js, names := base.Log, base.Tokens, base.NC, base.JS, base.Names
+	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
 	rdb, err := connect.Redis(cfg.RedisURL)
 	if err != nil {
 		return err
@@ -100,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if err == nil {
 			close(streamsReady)
 		}
-		return ignoreCanceled(err)
+		return service.IgnoreCanceled(err)
 	})
 	g.Go(func() error {
 		select {
@@ -112,29 +90,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	})
 	health := httpapi.NewHealth(ctx,
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-		httpapi.Check{Name: "nats", Fn: func(context.Context) error {
-			if !nc.IsConnected() {
-				return fmt.Errorf("not connected (%s)", nc.Status())
-			}
-			return nil
-		}},
+		base.NATSCheck(),
 		m.Check("consumer"),
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
-	srv := httpapi.NewServer(cfg.HTTPAddr, a.handler(health, m.registry), log)
-	g.Go(func() error {
-		return httpapi.Serve(ctx, srv, func(addr net.Addr) {
-			log.Info().Str("addr", addr.String()).Bool("auth", tokens.Enabled()).Msg("listening")
-		})
-	})
+	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
 	err = g.Wait()
 	log.Info().Msg("stopped")
-	return ignoreCanceled(err)
-}
-
-func ignoreCanceled(err error) error {
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	return service.IgnoreCanceled(err)
 }

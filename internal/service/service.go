@@ -5,8 +5,15 @@
 package service
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,3 +61,57 @@ func Setup(name string, cfg config.Config, out io.Writer, jsOpts ...jetstream.Je
 
 // Close closes the NATS connection.
 func (b *Base) Close() { b.NC.Close() }
+
+// RunFunc is a command's run function (flags in args, FLAGSTREAM_* through
+// getenv, logs to out).
+type RunFunc func(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error
+
+// Main runs a service command until SIGINT or SIGTERM. `<name> healthcheck`
+// probes the running service's /readyz instead (for container healthchecks:
+// the runtime image has no curl). -h prints the flags and exits 0; an error
+// exits 1 with its message.
+func Main(name string, run RunFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		err = httpapi.Healthcheck(ctx, name, os.Args[2:], os.Getenv)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	}
+	stop()
+	if config.PrintHelp(os.Stdout, err) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
+// NATSCheck is the readiness check on the NATS connection.
+func (b *Base) NATSCheck() httpapi.Check {
+	return httpapi.Check{Name: "nats", Fn: func(context.Context) error {
+		if !b.NC.IsConnected() {
+			return fmt.Errorf("not connected (%s)", b.NC.Status())
+		}
+		return nil
+	}}
+}
+
+// Serve serves h on addr with httpapi's limits until ctx ends, logging the
+// address it listens on (tests and scripts wait for that line).
+func (b *Base) Serve(ctx context.Context, addr string, h http.Handler) error {
+	srv := httpapi.NewServer(addr, h, b.Log)
+	return httpapi.Serve(ctx, srv, func(a net.Addr) {
+		b.Log.Info().Str("addr", a.String()).Bool("auth", b.Tokens.Enabled()).Msg("listening")
+	})
+}
+
+// IgnoreCanceled turns the cancellation a stop signal causes into a clean
+// exit.
+func IgnoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
