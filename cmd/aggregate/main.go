@@ -133,7 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	})
 	g.Go(func() error {
 		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, streamLimits(cfg))
+			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
 		})
 		if err == nil {
 			close(streamsReady)
@@ -160,13 +160,4 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	err = g.Wait()
 	log.Info().Msg("stopped")
 	return service.IgnoreCanceled(err)
-}
-
-// streamLimits are the events package's defaults with the configured size.
-func streamLimits(cfg config.Config) events.StreamLimits {
-	l := events.DefaultStreamLimits()
-	if cfg.StreamMaxBytes > 0 {
-		l.MaxBytes = cfg.StreamMaxBytes
-	}
-	return l
 }

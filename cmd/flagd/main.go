@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 	g.Go(func() error {
 		return connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, events.LimitsWithMaxBytes(cfg.StreamMaxBytes))
+			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
 		})
 	})
 	g.Go(func() error {

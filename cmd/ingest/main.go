@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	streamsReady := make(chan struct{})
 	g.Go(func() error {
 		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, events.LimitsWithMaxBytes(cfg.StreamMaxBytes))
+			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
 		})
 		if err == nil {
 			close(streamsReady)

@@ -17,8 +17,11 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/flagstream/flagstream/pkg/events"
 )
 
 // Config holds the settings shared by flagd, ingest and aggregate.
@@ -37,6 +40,22 @@ type Config struct {
 	// StreamMaxBytes bounds each JetStream stream (0: the events package's
 	// default); JetStream reserves it on the server when a stream is made.
 	StreamMaxBytes int64
+	// StreamDedupWindow is JetStream's Nats-Msg-Id window on both streams
+	// (0: the events package's default). Exactness never rests on it; tests
+	// shorten it so that a resend reaches the Redis and ClickHouse dedup.
+	StreamDedupWindow time.Duration
+}
+
+// StreamLimits are the JetStream stream limits this configuration asks for.
+func (c Config) StreamLimits() events.StreamLimits {
+	l := events.DefaultStreamLimits()
+	if c.StreamMaxBytes > 0 {
+		l.MaxBytes = c.StreamMaxBytes
+	}
+	if c.StreamDedupWindow > 0 {
+		l.Duplicates = c.StreamDedupWindow
+	}
+	return l
 }
 
 // DefaultHTTPAddr is each service's listen address when none is given. Loopback by
@@ -63,6 +82,7 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
 	fs.StringVar(&c.NATSNamespace, "nats-namespace", "", "prefix for NATS stream and subject names (empty: FLAGSTREAM_RAW, flagstream.raw.>, ...)")
 	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", 0, "bytes each JetStream stream keeps, reserved on the server (0: 1 GiB)")
+	fs.DurationVar(&c.StreamDedupWindow, "stream-dedup-window", 0, "JetStream's message-id dedup window on both streams, at least 1s (0: 2m)")
 	fs.Var(levelValue{&c.LogLevel}, "log-level", "log `level`: trace, debug, info, warn or error")
 	if extra != nil {
 		extra(fs)
@@ -184,6 +204,9 @@ func (c Config) validate() error {
 	}
 	if err := checkURL("clickhouse-dsn", c.ClickHouseDSN, "clickhouse", "tcp"); err != nil {
 		errs = append(errs, err)
+	}
+	if c.StreamDedupWindow != 0 && c.StreamDedupWindow < time.Second {
+		errs = append(errs, fmt.Errorf("stream-dedup-window %s: want 0 (the default) or at least 1s", c.StreamDedupWindow))
 	}
 	return errors.Join(errs...)
 }

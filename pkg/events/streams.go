@@ -119,16 +119,6 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	return err
 }
 
-// LimitsWithMaxBytes are [DefaultStreamLimits] with MaxBytes set to n, or
-// the defaults as they are when n is 0 (a service's --stream-max-bytes).
-func LimitsWithMaxBytes(n int64) StreamLimits {
-	l := DefaultStreamLimits()
-	if n > 0 {
-		l.MaxBytes = n
-	}
-	return l
-}
-
 // WatchConsumer calls fn with the consumer's info every interval until ctx
 // ends (for lag metrics). Keep the interval long: on nats-server 2.9 consumer
 // info is not free for the server.
