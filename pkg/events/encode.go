@@ -71,6 +71,10 @@ func (e *Event) AppendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
+	if e.Control != "" {
+		b = append(b, `,"control":`...)
+		b = appendString(b, e.Control)
+	}
 	return append(b, '}'), nil
 }
 

@@ -34,6 +34,9 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 				if k%2 == 1 { // keys as strings, in json.Marshal's sorted order
 					e.Weights = map[string]float64{s: v, weird[(i+j)%len(weird)]: float64(j), "z": 0.5}
 				}
+				if j%2 == 1 {
+					e.Control = weird[(i+j+k)%len(weird)]
+				}
 				checkAppendJSON(t, e)
 				n++
 			}

@@ -47,6 +47,10 @@ type Event struct {
 	// user was exposed, variant → weight; flagd sends them, so that reports
 	// check the split against what the flag asked for without being told.
 	Weights map[string]float64 `json:"weights,omitempty"`
+	// Control (exposures, optional) is the flag's first variant, the arm a
+	// report compares the others against unless the request names one;
+	// flagd sends it. Without it a report has to guess the control.
+	Control string `json:"control,omitempty"`
 }
 
 // ValueOrDefault is the conversion's value, or [DefaultValue] when it has none.

@@ -31,6 +31,12 @@ func TestEventJSONMatchesDesign(t *testing.T) {
 			Variant: "control", UserID: "user_789", TS: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), FlagVersion: 3}},
 		{"conversion", designConversion, events.Event{ID: "01J...", Type: events.TypeConversion, Experiment: "pricing_page_experiment",
 			UserID: "user_789", ConversionType: "purchase", Value: &value, TS: time.Date(2026, 11, 24, 10, 5, 0, 0, time.UTC)}},
+		// What flagd sends: the flag's weights and its first variant, the
+		// control (optional fields an app may send too).
+		{"exposure from flagd", `{"id": "01J...", "type": "exposure", "experiment": "redesign", "variant": "new",
+ "user_id": "user_789", "ts": "2026-11-24T10:00:00Z", "flag_version": 3, "weights": {"new": 50, "old": 50}, "control": "old"}`,
+			events.Event{ID: "01J...", Type: events.TypeExposure, Experiment: "redesign", Variant: "new", UserID: "user_789",
+				TS: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC), FlagVersion: 3, Weights: map[string]float64{"old": 50, "new": 50}, Control: "old"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +79,7 @@ func TestEventUnmarshalErrorsNameTheField(t *testing.T) {
 		{`{"flag_version":1.5}`, "flag_version"},
 		{`{"flag_version":"3"}`, "flag_version"},
 		{`{"user_id":42}`, "user_id"},
+		{`{"control":1}`, "control"},
 		{`{"type":["exposure"]}`, "type"},
 		{`{"ts":1764000000}`, "ts"},
 		{`{"ts":"yesterday"}`, "ts"},

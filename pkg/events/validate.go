@@ -123,6 +123,20 @@ func (e *Event) check(now time.Time, w Window) *FieldError {
 			return &FieldError{Field: "weights", Reason: reason}
 		}
 	}
+	if e.Control != "" {
+		if !exposure {
+			return &FieldError{Field: "control", Reason: "is for exposures only: a conversion counts for the variant its user was exposed to"}
+		}
+		if err := flags.CheckKey(e.Control); err != nil {
+			return &FieldError{Field: "control", Reason: "variant name " + err.Error()}
+		}
+		// The flag's weights and its first variant come from the same flag:
+		// a control the weights do not name is a sender's mistake that would
+		// make the report compare against an arm nobody can be in.
+		if _, ok := e.Weights[e.Control]; e.Weights != nil && !ok {
+			return &FieldError{Field: "control", Reason: fmt.Sprintf("%q is not among the exposure's weights", truncate(e.Control))}
+		}
+	}
 	return nil
 }
 

@@ -107,6 +107,20 @@ func TestValidate(t *testing.T) {
 			return e
 		}, events.Window{}, "weights"},
 		{"empty weights", func() events.Event { e := exposure(); e.Weights = map[string]float64{}; return e }, events.Window{}, "weights"},
+		{"exposure with a control", func() events.Event { e := exposure(); e.Control = "old"; return e }, events.Window{}, ""},
+		{"control among the weights", func() events.Event {
+			e := exposure()
+			e.Weights, e.Control = map[string]float64{"control": 50, "variant_b": 50}, "variant_b"
+			return e
+		}, events.Window{}, ""},
+		{"conversion with a control", func() events.Event { e := conversion(); e.Control = "control"; return e }, events.Window{}, "control"},
+		{"control with a colon", func() events.Event { e := exposure(); e.Control = "a:b"; return e }, events.Window{}, "control"},
+		{"control too long", func() events.Event { e := exposure(); e.Control = strings.Repeat("c", 129); return e }, events.Window{}, "control"},
+		{"control not among the weights", func() events.Event {
+			e := exposure()
+			e.Weights, e.Control = map[string]float64{"control": 50, "variant_b": 50}, "old"
+			return e
+		}, events.Window{}, "control"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
