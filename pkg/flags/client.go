@@ -24,6 +24,11 @@ type Exposure struct {
 	// evaluation, so that reports can check the split; shared between
 	// exposures of one flag version: read-only.
 	Weights map[string]float64
+	// Control is the flag's first variant's name: the arm reports compare the
+	// others against unless the request names one (DESIGN.md: the control is
+	// the first variant). "" only for a flag without variants, which exposes
+	// nothing.
+	Control string
 }
 
 // ClientOptions configures a Client. The zero value is usable.
@@ -114,6 +119,9 @@ func (c *Client) Evaluate(key string, ec EvalContext) Result {
 		if f.prep != nil { // always, for flags the client loaded
 			e.Weights = f.prep.weights
 		}
+		// Exposed implies a variant, so Variants is not empty; the name is a
+		// string header copy, no allocation.
+		e.Control = f.Variants[0].Name
 		c.opts.OnExposure(e)
 	}
 	return r

@@ -148,6 +148,9 @@ func TestClientReportsExposuresAndProblems(t *testing.T) {
 	if want := map[string]float64{"control": 60, "treatment": 40}; len(exposures) > 0 && !maps.Equal(exposures[0].Weights, want) {
 		t.Errorf("exposure weights %v, want the flag's %v", exposures[0].Weights, want)
 	}
+	if len(exposures) > 0 && exposures[0].Control != "control" {
+		t.Errorf("exposure control %q, want the flag's first variant %q", exposures[0].Control, "control")
+	}
 	if problems["odd"] != 1 || len(problems) != 1 {
 		t.Errorf("problems = %v, want odd once", problems)
 	}
