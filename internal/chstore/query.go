@@ -29,6 +29,12 @@ type Summary struct {
 	// carried any); WeightsChanged says earlier versions had others.
 	Weights        map[string]float64 `json:"weights,omitempty"`
 	WeightsChanged bool               `json:"weights_changed,omitempty"`
+	// Control is the flag's first variant as its exposures carried it, from
+	// the latest flag version that carried one (filled by Experiment only;
+	// "" if no exposure carried any); ControlChanged says earlier versions
+	// named another.
+	Control        string `json:"control,omitempty"`
+	ControlChanged bool   `json:"control_changed,omitempty"`
 }
 
 // First is FirstDay as a time (midnight UTC; zero if unset).
@@ -121,6 +127,11 @@ func (s *Store) Experiment(ctx context.Context, key string) (Summary, error) {
 	g.Go(func() error {
 		var err error
 		sm.Weights, sm.WeightsChanged, err = s.weights(gctx, key)
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		sm.Control, sm.ControlChanged, err = s.latestPerVersion(gctx, "experiment_control", "control", key)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -407,34 +418,43 @@ func (s *Store) Daily(ctx context.Context, key, metric string, from, to time.Tim
 // weights reads the splits the experiment's exposures carried: the latest
 // (highest flag version, then latest seen), and whether there were others.
 func (s *Store) weights(ctx context.Context, key string) (map[string]float64, bool, error) {
-	rows, err := s.conn.Query(ctx, `SELECT weights FROM experiment_weights FINAL WHERE experiment = ?
-		ORDER BY flag_version DESC, last_seen DESC`, key)
-	if err != nil {
-		return nil, false, fmt.Errorf("read weights: %w", err)
-	}
-	defer rows.Close()
-	var latest string
-	changed := false
-	for rows.Next() {
-		var w string
-		if err := rows.Scan(&w); err != nil {
-			return nil, false, fmt.Errorf("read weights: %w", err)
-		}
-		if latest == "" {
-			latest = w
-		} else if w != latest {
-			changed = true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("read weights: %w", err)
-	}
-	if latest == "" {
-		return nil, false, nil
+	latest, changed, err := s.latestPerVersion(ctx, "experiment_weights", "weights", key)
+	if err != nil || latest == "" {
+		return nil, false, err
 	}
 	var m map[string]float64
 	if err := json.Unmarshal([]byte(latest), &m); err != nil {
 		return nil, false, fmt.Errorf("read weights: %q: %w", latest, err)
 	}
 	return m, changed, nil
+}
+
+// latestPerVersion reads what the experiment's exposures said about their
+// flag in one of the per-version tables (column of table, both constants of
+// this package): the latest value (highest flag version, then latest seen;
+// "" if none), and whether an earlier one differed.
+func (s *Store) latestPerVersion(ctx context.Context, table, column, key string) (string, bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT `+column+` FROM `+table+` FINAL WHERE experiment = ?
+		ORDER BY flag_version DESC, last_seen DESC`, key)
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", column, err)
+	}
+	defer rows.Close()
+	var latest string
+	changed := false
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return "", false, fmt.Errorf("read %s: %w", column, err)
+		}
+		if latest == "" {
+			latest = v
+		} else if v != latest {
+			changed = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", false, fmt.Errorf("read %s: %w", column, err)
+	}
+	return latest, changed, nil
 }

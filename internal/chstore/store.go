@@ -60,31 +60,58 @@ func (s *Store) Insert(ctx context.Context, evs []events.Event, now time.Time) e
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	return s.insertWeights(ctx, evs)
+	if err := s.insertPerVersion(ctx, evs, insertWeights, "weights", weightsOf); err != nil {
+		return err
+	}
+	return s.insertPerVersion(ctx, evs, insertControl, "control", controlOf)
 }
 
-const insertWeights = `INSERT INTO experiment_weights (experiment, flag_version, weights, last_seen)`
+// What the exposures say about their flag, kept per (experiment, flag
+// version): the weights (0003) and the control (0004). The columns are
+// (experiment, flag_version, <value>, last_seen) in both.
+const (
+	insertWeights = `INSERT INTO experiment_weights (experiment, flag_version, weights, last_seen)`
+	insertControl = `INSERT INTO experiment_control (experiment, flag_version, control, last_seen)`
+)
 
-// insertWeights records the distinct (experiment, flag version, weights) of
-// a batch's exposures, with the latest ts each was seen at. Repeats merge
-// away (ReplacingMergeTree on all three).
-func (s *Store) insertWeights(ctx context.Context, evs []events.Event) error {
+// weightsOf is an exposure's weights as one string per split (JSON, keys
+// sorted), if it carries any.
+func weightsOf(e *events.Event) (string, bool) {
+	if len(e.Weights) == 0 {
+		return "", false
+	}
+	w, err := json.Marshal(e.Weights)
+	if err != nil {
+		return "", false // not finite: Validate refuses it before here
+	}
+	return string(w), true
+}
+
+// controlOf is an exposure's control, if it carries one (exposures stored
+// by senders that predate the field do not).
+func controlOf(e *events.Event) (string, bool) { return e.Control, e.Control != "" }
+
+// insertPerVersion records the distinct (experiment, flag version, value)
+// of a batch's exposures, with the latest ts each was seen at. Repeats
+// merge away (ReplacingMergeTree on all three), so a redelivered batch
+// changes nothing.
+func (s *Store) insertPerVersion(ctx context.Context, evs []events.Event, query, what string, value func(*events.Event) (string, bool)) error {
 	type key struct {
 		experiment string
 		version    int64
-		weights    string
+		value      string
 	}
 	seen := map[key]time.Time{}
 	for i := range evs {
 		e := &evs[i]
-		if e.Type != events.TypeExposure || len(e.Weights) == 0 {
+		if e.Type != events.TypeExposure {
 			continue
 		}
-		w, err := json.Marshal(e.Weights) // keys sorted: one string per split
-		if err != nil {
-			continue // not finite: Validate refuses it before here
+		v, ok := value(e)
+		if !ok {
+			continue
 		}
-		k := key{e.Experiment, e.FlagVersion, string(w)}
+		k := key{e.Experiment, e.FlagVersion, v}
 		if t := e.TS.UTC().Truncate(time.Second); t.After(seen[k]) {
 			seen[k] = t
 		}
@@ -92,18 +119,18 @@ func (s *Store) insertWeights(ctx context.Context, evs []events.Event) error {
 	if len(seen) == 0 {
 		return nil
 	}
-	b, err := s.conn.PrepareBatch(ctx, insertWeights)
+	b, err := s.conn.PrepareBatch(ctx, query)
 	if err != nil {
-		return fmt.Errorf("insert weights: %w", err)
+		return fmt.Errorf("insert %s: %w", what, err)
 	}
 	defer b.Abort()
 	for k, t := range seen {
-		if err := b.Append(k.experiment, k.version, k.weights, t); err != nil {
-			return fmt.Errorf("insert weights: %w", err)
+		if err := b.Append(k.experiment, k.version, k.value, t); err != nil {
+			return fmt.Errorf("insert %s: %w", what, err)
 		}
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert weights: %w", err)
+		return fmt.Errorf("insert %s: %w", what, err)
 	}
 	return nil
 }

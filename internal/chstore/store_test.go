@@ -277,3 +277,43 @@ func TestWeights(t *testing.T) {
 		t.Errorf("experiment_weights holds %d rows (%v), want 2", rows, err)
 	}
 }
+
+// The control exposures carry (the flag's first variant) is kept per flag
+// version: a flag [old, new] has old as its control although "new" sorts
+// first; exposures without one (senders that predate the field) change
+// nothing; a later version naming another control wins and is flagged as a
+// change. Repeats add no rows.
+func TestControl(t *testing.T) {
+	s, conn := newStoreConn(t)
+	ctx := context.Background()
+	at := func(h int) time.Time { return day0.Add(time.Duration(h) * time.Hour) }
+	exp := func(id, variant string, version int64, h int, control string) events.Event {
+		return events.Event{ID: id, Type: events.TypeExposure, Experiment: "c", Variant: variant, UserID: id,
+			FlagVersion: version, TS: at(h), Control: control}
+	}
+	batch := []events.Event{exp("u1", "new", 1, 1, "old"), exp("u2", "old", 1, 2, "old"), exp("u3", "new", 0, 3, "")}
+	load(t, s, [][]events.Event{batch, batch}, 1) // delivered twice
+	sum, err := s.Experiment(ctx, "c")
+	if err != nil || sum.Control != "old" || sum.ControlChanged {
+		t.Fatalf("flag [old, new], version 1: control %q (changed %v), %v", sum.Control, sum.ControlChanged, err)
+	}
+	// A version that carries none (an app's own exposures) leaves it.
+	load(t, s, [][]events.Event{{exp("u4", "new", 2, 4, "")}}, 1)
+	if sum, err = s.Experiment(ctx, "c"); err != nil || sum.Control != "old" {
+		t.Fatalf("after an exposure without a control: %q, %v", sum.Control, err)
+	}
+	// The flag's variants reordered in version 3: new is its first variant.
+	load(t, s, [][]events.Event{{exp("u5", "new", 3, 5, "new"), exp("u6", "old", 1, 6, "old")}}, 1)
+	if sum, err = s.Experiment(ctx, "c"); err != nil || sum.Control != "new" || !sum.ControlChanged {
+		t.Fatalf("after version 3: control %q (changed %v), %v", sum.Control, sum.ControlChanged, err)
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM experiment_control FINAL WHERE experiment = 'c'").Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("experiment_control holds %d rows (%v), want 2", rows, err)
+	}
+	// An experiment whose exposures never carried one has none.
+	load(t, s, [][]events.Event{{{ID: "v1", Type: events.TypeExposure, Experiment: "plain", Variant: "b", UserID: "v1", TS: at(1)}}}, 1)
+	if sum, err := s.Experiment(ctx, "plain"); err != nil || sum.Control != "" || sum.ControlChanged {
+		t.Errorf("no control carried: %q, %v", sum.Control, err)
+	}
+}
