@@ -18,6 +18,7 @@ func Compare(in Input) Result {
 	cfg := newConfig(in, &w)
 	res := Result{
 		Confidence:       cfg.conf,
+		Power:            cfg.power,
 		SequentialTuning: cfg.tuning,
 		Variants:         make([]VariantResult, len(in.Variants)),
 	}
@@ -53,6 +54,7 @@ func Compare(in Input) Result {
 // config holds the settings of one computation.
 type config struct {
 	conf, alpha float64
+	power       float64
 	tuning      float64
 	zq          float64 // z(1 − α/2)
 	k           float64 // z(1 − α/2) + z(power)
@@ -60,7 +62,7 @@ type config struct {
 }
 
 func newConfig(in Input, w *warnings) *config {
-	c := &config{conf: in.Confidence, tuning: in.SequentialTuning}
+	c := &config{conf: in.Confidence, power: in.Power, tuning: in.SequentialTuning}
 	switch {
 	case c.conf == 0:
 		c.conf = DefaultConfidence
@@ -76,8 +78,15 @@ func newConfig(in Input, w *warnings) *config {
 		c.tuning = DefaultSequentialTuning
 	}
 	c.alpha = 1 - c.conf
+	switch reason := powerProblem(c.power, c.conf); {
+	case c.power == 0:
+		c.power = DefaultPower
+	case reason != "":
+		w.add(CodeInvalidPower, "", fmt.Sprintf("power %s; %v was used", reason, DefaultPower))
+		c.power = DefaultPower
+	}
 	c.zq = normalUpperQuantile(c.alpha / 2)
-	c.k = c.zq + zPower
+	c.k = c.zq + zOfPower(c.power)
 	c.rho2 = seqRho2(c.alpha, c.tuning)
 	return c
 }

@@ -89,7 +89,8 @@ func designInput() Input {
 
 func TestReportShape(t *testing.T) {
 	// The field names of DESIGN.md's report, plus the documented additions
-	// (expected_loss_keep_control, mde_abs, users_per_arm_10pct).
+	// (expected_loss_keep_control, mde_abs, users_per_arm_10pct, and power,
+	// the power of the MDE figures).
 	b, _ := json.Marshal(Compare(designInput()))
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
@@ -100,7 +101,7 @@ func TestReportShape(t *testing.T) {
 			t.Errorf("%s keys = %v, want %v", what, got, want)
 		}
 	}
-	check("result", keysOf(doc), sorted("confidence", "control", "sequential_tuning", "variants", "srm", "warnings"))
+	check("result", keysOf(doc), sorted("confidence", "power", "control", "sequential_tuning", "variants", "srm", "warnings"))
 	vs := doc["variants"].([]any)
 	variant := []string{"variant", "users", "converters", "conversions", "value_sum", "rate", "rate_ci", "value_per_user", "value_variance"}
 	check("control", keysOf(vs[0]), sorted(variant...))

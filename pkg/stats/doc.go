@@ -20,7 +20,7 @@
 //   - an always-valid sequential p-value and interval (mSPRT), for teams
 //     that look every day ([RunningMin] over a daily series);
 //   - the minimum detectable effect and the users per arm needed for a 10%
-//     relative lift, at 80% power;
+//     relative lift, at the input's power (default 80%);
 //
 // and a sample-ratio-mismatch check against the flag's weights.
 //

@@ -10,6 +10,7 @@ import (
 const (
 	DefaultConfidence       = 0.95
 	DefaultSequentialTuning = 5000
+	DefaultPower            = 0.8
 )
 
 // Input is one metric's counts per variant: the body of POST /v1/stats, and
@@ -17,6 +18,10 @@ const (
 type Input struct {
 	// Confidence is 1 − alpha for every test and interval; 0 means 0.95.
 	Confidence float64 `json:"confidence,omitempty"`
+	// Power is the probability of detecting the minimum detectable effect
+	// (mde_rel, mde_abs) and the 10% lift of users_per_arm_10pct; 0 means
+	// 0.8.
+	Power float64 `json:"power,omitempty"`
 	// SequentialTuning is N*, the total sample size at which the sequential
 	// test is tuned to be most powerful; 0 means 5000.
 	SequentialTuning float64 `json:"sequential_tuning,omitempty"`
@@ -67,6 +72,15 @@ func (in Input) Validate() error {
 	}
 	if c := in.Confidence; c != 0 && !(c > 0 && c < 1) {
 		bad("confidence", "is %v, want a number between 0 and 1 (0 for the default %v)", c, DefaultConfidence)
+	}
+	if p := in.Power; p != 0 {
+		conf := in.Confidence
+		if !(conf > 0 && conf < 1) {
+			conf = DefaultConfidence // a bad confidence has its own error
+		}
+		if reason := powerProblem(p, conf); reason != "" {
+			bad("power", "%s (0 for the default %v)", reason, DefaultPower)
+		}
 	}
 	if t := in.SequentialTuning; t != 0 && !(t > 0 && !math.IsInf(t, 1)) {
 		bad("sequential_tuning", "is %v, want a positive number (0 for the default %v)", t, DefaultSequentialTuning)

@@ -44,8 +44,8 @@ func TestNormalQuantile(t *testing.T) {
 	}
 	// zPower is Φ⁻¹(4/5); the float64 0.8 is 4.4e-17 above 4/5, which moves
 	// the quantile by 1.6e-16.
-	if got := zPower; math.Abs(NormalQuantile(power)-got) > 4e-16 {
-		t.Errorf("zPower = %.17g, want NormalQuantile(%v) = %.17g", got, power, NormalQuantile(power))
+	if got := zPower; math.Abs(NormalQuantile(DefaultPower)-got) > 4e-16 {
+		t.Errorf("zPower = %.17g, want NormalQuantile(%v) = %.17g", got, DefaultPower, NormalQuantile(DefaultPower))
 	}
 	for _, p := range []float64{-0.1, 1.1, math.NaN()} {
 		if got := NormalQuantile(p); !math.IsNaN(got) {

@@ -5,6 +5,7 @@ package stats
 // aggregator's report embeds it next to the experiment, metric and dates.
 type Result struct {
 	Confidence       float64         `json:"confidence"`
+	Power            float64         `json:"power"` // of mde_rel, mde_abs and users_per_arm_10pct
 	Control          string          `json:"control"`
 	SequentialTuning float64         `json:"sequential_tuning"`
 	Variants         []VariantResult `json:"variants"`
@@ -82,9 +83,9 @@ type Inference struct {
 	SequentialPValue Number   `json:"sequential_p_value"`
 	SequentialCI     Interval `json:"sequential_ci"`
 	// MDERel and MDEAbs are the effects (relative to the control, and
-	// absolute) detectable with 80% power at the current sample sizes;
-	// UsersPerArm10Pct is the users per arm needed to detect a 10% relative
-	// lift with 80% power.
+	// absolute) detectable with the result's power (default 80%) at the
+	// current sample sizes; UsersPerArm10Pct is the users per arm needed to
+	// detect a 10% relative lift with that power.
 	MDERel           Number `json:"mde_rel"`
 	MDEAbs           Number `json:"mde_abs"`
 	UsersPerArm10Pct Number `json:"users_per_arm_10pct"`
@@ -130,6 +131,7 @@ const (
 	CodeOverflow          = "overflow"              // a figure too large for a float64
 	CodeInvalidConfidence = "invalid_confidence"    // out of (0, 1): the default was used
 	CodeInvalidTuning     = "invalid_sequential_tuning"
+	CodeInvalidPower      = "invalid_power" // outside ((1 − confidence)/2, 1): the default was used
 	CodeSRMNoWeights      = "srm_no_weights"
 	CodeSRMInvalidWeights = "srm_invalid_weights"
 	CodeSRMDuplicate      = "srm_duplicate_variant"
