@@ -70,7 +70,21 @@ var DefaultHTTPAddr = map[string]string{
 // getenv. name is the command ("flagd", or "flagd healthcheck": its first word
 // picks the default HTTP address). extra, if not nil, registers a command's own flags on the same set, so
 // they get environment fallbacks too; it may be nil.
+//
+// Parse refuses positional arguments: a command that takes some (aggregate
+// report <experiment>) uses [ParseArgs].
 func Parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, error) {
+	c, _, err := parse(name, args, getenv, extra, false)
+	return c, err
+}
+
+// ParseArgs is [Parse] for a command that takes positional arguments after
+// its flags: it returns them for the command to check.
+func ParseArgs(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, []string, error) {
+	return parse(name, args, getenv, extra, true)
+}
+
+func parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet), operands bool) (Config, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c := Config{LogLevel: zerolog.InfoLevel}
@@ -91,18 +105,20 @@ func Parse(name string, args []string, getenv func(string) string, extra func(*f
 	envErr := SetFromEnv(fs, getenv, EnvName) // environment first, so an explicit flag wins
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) { // help wins, even over a bad environment
-		return Config{}, &HelpError{Usage: usage(fs)}
+		return Config{}, nil, &HelpError{Usage: usage(fs)}
 	}
 	if envErr != nil {
-		return Config{}, envErr
+		return Config{}, nil, envErr
 	}
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w (run with -h for the flags)", name, err)
+		return Config{}, nil, fmt.Errorf("%s: %w (run with -h for the flags)", name, err)
 	}
-	if fs.NArg() > 0 && extra == nil {
-		return Config{}, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	if fs.NArg() > 0 && !operands {
+		// A stray word ("flagd typo", a flag after a misspelt one) must not
+		// start a service with settings other than the ones meant.
+		return Config{}, nil, fmt.Errorf("%s: unexpected argument %q: it takes flags only (run with -h for the flags)", name, fs.Arg(0))
 	}
-	return c, c.validate()
+	return c, fs.Args(), c.validate()
 }
 
 // ErrHelp is what -h or --help makes [Parse] return (inside a [*HelpError]);
@@ -213,9 +229,14 @@ func (c Config) validate() error {
 
 // checkURL reports a malformed URL without echoing it, since it may hold a password.
 func checkURL(name, raw string, schemes ...string) error {
+	if !strings.Contains(raw, "://") {
+		// Without "://", url.Parse takes what precedes the first ':' for
+		// the scheme: in "user:pass@host" that is the user name.
+		return fmt.Errorf("%s: %s is not a URL of the form scheme://host (schemes %s)", name, Redact(raw), strings.Join(schemes, ", "))
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%s: not a URL", name)
+		return fmt.Errorf("%s: %s is not a URL", name, Redact(raw))
 	}
 	for _, s := range schemes {
 		if u.Scheme == s {
@@ -226,18 +247,4 @@ func checkURL(name, raw string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("%s: scheme %q is not one of %s", name, u.Scheme, strings.Join(schemes, ", "))
-}
-
-// Redact returns a URL (or comma-separated URLs) with any password replaced, fit for logs.
-func Redact(raw string) string {
-	parts := strings.Split(raw, ",")
-	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
-		if err != nil {
-			parts[i] = "<unparseable url>"
-			continue
-		}
-		parts[i] = u.Redacted()
-	}
-	return strings.Join(parts, ",")
 }
