@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,5 +192,71 @@ func ServiceEnv(t testing.TB) map[string]string {
 		// JetStream reserves a stream's MaxBytes on the shared server: keep
 		// each test's small.
 		"FLAGSTREAM_STREAM_MAX_BYTES": "67108864",
+	}
+}
+
+// Metric sums the samples of a Prometheus metric (every label set) on the
+// service's /metrics. A metric with labels is absent until its first sample,
+// so an absent name reads as 0: wait for a value above 0 rather than test
+// for 0.
+func (s *Service) Metric(t testing.TB, name string) float64 {
+	t.Helper()
+	r := s.Do(t, http.MethodGet, "/metrics", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %s", r.Status, r.Body)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// WaitMetric polls a metric (see Metric) until ok accepts its value, and
+// returns that value; it fails the test after within.
+func (s *Service) WaitMetric(t testing.TB, name string, within time.Duration, ok func(float64) bool) float64 {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v := s.Metric(t, name)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still %v after %v", name, v, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// WaitLog waits until the service's log holds every one of parts on one
+// line (for example `"dependency":"redis"`, which shows that the service met
+// a dependency's outage), and returns that line; it fails the test after
+// within.
+func (s *Service) WaitLog(t testing.TB, within time.Duration, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		for _, line := range strings.Split(s.Logs.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within %v:\n%s", parts, within, s.Logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -93,4 +94,70 @@ func WaitStream(t testing.TB, natsURL, stream string, n int, within time.Duratio
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s holds %d messages after %v, want %d", stream, have, within, n)
+}
+
+// WaitAcked waits until a stream's durable consumer has acknowledged every
+// message the stream holds (its ack floor at the stream's last sequence, and
+// nothing pending): a barrier after which whatever the consumer does with a
+// message (count it, forward it, find it a duplicate) is done.
+func WaitAcked(t testing.TB, natsURL, stream, consumer string, within time.Duration) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	deadline := time.Now().Add(within)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := js.Stream(ctx, stream)
+		var sinfo *jetstream.StreamInfo
+		if err == nil {
+			sinfo, err = s.Info(ctx)
+		}
+		var cinfo *jetstream.ConsumerInfo
+		if err == nil {
+			var c jetstream.Consumer
+			if c, err = js.Consumer(ctx, stream, consumer); err == nil {
+				cinfo, err = c.Info(ctx)
+			}
+		}
+		cancel()
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("last seq %d, ack floor %d, pending %d, ack pending %d",
+				sinfo.State.LastSeq, cinfo.AckFloor.Stream, cinfo.NumPending, cinfo.NumAckPending)
+			if cinfo.AckFloor.Stream >= sinfo.State.LastSeq && cinfo.NumPending == 0 && cinfo.NumAckPending == 0 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("consumer %s on %s has not acknowledged every message within %v: %s", consumer, stream, within, last)
+}
+
+// StreamLastSeq is the sequence of the last message a stream stored (0 for
+// an empty or absent stream).
+func StreamLastSeq(t testing.TB, natsURL, stream string) uint64 {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
 }
