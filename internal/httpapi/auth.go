@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+
+	"github.com/flagstream/flagstream/internal/config"
 )
 
 // Scope is what a token may do.
@@ -33,6 +35,10 @@ type tokenEntry struct {
 // admits everyone; a service then listens on loopback only (see CheckListen).
 type Tokens struct {
 	entries []tokenEntry
+	// example describes the first token that is one of the committed
+	// examples (deploy/tokens.example), "" when none is: CheckListen
+	// refuses such a file beyond loopback.
+	example string
 }
 
 // LoadTokens reads a tokens file: one `scope token` pair a line; blank lines
@@ -64,6 +70,9 @@ func LoadTokens(path string) (Tokens, error) {
 		}
 		if len(fields[1]) < 16 {
 			return Tokens{}, fmt.Errorf("tokens file %s line %d: token shorter than 16 characters", path, line)
+		}
+		if file, ok := config.ExampleSecret(fields[1]); ok && t.example == "" {
+			t.example = fmt.Sprintf("tokens file %s line %d (scope %s) holds an example token, committed in %s", path, line, scope, file)
 		}
 		t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(fields[1])), scope: scope})
 	}
@@ -133,23 +142,25 @@ func bearer(r *http.Request) string {
 }
 
 // CheckListen refuses a non-loopback listen address when no tokens are
-// configured: an open flag admin API must not face the network.
+// configured (an open flag admin API must not face the network), or when a
+// token is one of the committed examples (anyone can read those). Loopback
+// stays allowed for both: the demo and the tests.
 func CheckListen(addr string, t Tokens) error {
-	if t.Enabled() {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("http-addr %q: %w", addr, err)
 	}
-	if host == "localhost" {
+	if config.IsLoopback(addr) {
 		return nil
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
+	if !t.Enabled() {
+		return fmt.Errorf("refusing to listen on %q without a tokens file: every route would be open to the network; "+
+			"set --tokens-file (FLAGSTREAM_TOKENS_FILE) or listen on 127.0.0.1", addr)
 	}
-	return fmt.Errorf("refusing to listen on %q without a tokens file: every route would be open to the network; "+
-		"set --tokens-file (FLAGSTREAM_TOKENS_FILE) or listen on 127.0.0.1", addr)
+	if t.example != "" {
+		return fmt.Errorf("refusing to listen on %q: %s; replace it with a token of your own "+
+			"(e.g. `openssl rand -hex 32`), or listen on 127.0.0.1", addr, t.example)
+	}
+	return nil
 }
 
 // LoadAndCheck loads the tokens file (if any) and refuses a listen address

@@ -7,21 +7,41 @@ import (
 	"time"
 )
 
-// Check is one readiness probe: nil when the dependency answers.
+// Check is one readiness probe: nil when the dependency answers. A Warn
+// check does not make the service unready: when it fails, /readyz stays 200
+// and lists it under "warnings" (something an operator must look at, such
+// as events lost, while the service can still do its work).
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	Warn bool
 }
 
 // Health serves /healthz (the process is alive) and /readyz (every check
 // passes, within two seconds). /readyz turns 503 once draining is set.
+//
+// /readyz is open to everyone (load balancers and container healthchecks
+// carry no token), but a check's message may name addresses, users or
+// internals. So it says only which check fails ("unavailable", or "failing"
+// for a warning) unless the caller may see more: with tokens configured, a
+// caller with a read token (admin implies read); without tokens, everyone,
+// since the service then listens on loopback only. Tokens nil (not told)
+// shows the messages to nobody.
 type Health struct {
 	Checks   []Check
+	Tokens   *Tokens
 	draining func() bool
 }
 
+// What /readyz says of a failing check to a caller who may not see its message.
+const (
+	hiddenUnavailable = "unavailable"
+	hiddenWarning     = "failing"
+)
+
 // NewHealth returns a Health whose /readyz also fails once ctx is done, so a
-// load balancer stops sending work before the server drains.
+// load balancer stops sending work before the server drains. Set Tokens (or
+// use service.Base.Health) to show the checks' messages to those allowed.
 func NewHealth(ctx context.Context, checks ...Check) *Health {
 	return &Health{Checks: checks, draining: func() bool { return ctx.Err() != nil }}
 }
@@ -34,28 +54,48 @@ func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /readyz", h.readyz)
 }
 
+// detail reports whether r may see the checks' messages.
+func (h *Health) detail(r *http.Request) bool {
+	if h.Tokens == nil {
+		return false
+	}
+	return h.Tokens.check(bearer(r), ScopeRead) == nil
+}
+
 func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	checks := map[string]string{}
+	detail := h.detail(r)
+	checks, warnings := map[string]string{}, map[string]string{}
 	ok := true
 	if h.draining != nil && h.draining() {
 		checks["shutdown"] = "draining"
 		ok = false
 	}
 	for _, c := range h.Checks {
-		if err := c.Fn(ctx); err != nil {
-			checks[c.Name] = err.Error()
-			ok = false
-		} else {
+		err := c.Fn(ctx)
+		switch {
+		case err == nil:
 			checks[c.Name] = "ok"
+		case c.Warn:
+			checks[c.Name] = "warning"
+			warnings[c.Name] = hiddenWarning
+			if detail {
+				warnings[c.Name] = err.Error()
+			}
+		default:
+			checks[c.Name] = hiddenUnavailable
+			if detail {
+				checks[c.Name] = err.Error()
+			}
+			ok = false
 		}
 	}
 	status := http.StatusOK
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks})
+	WriteJSON(w, status, map[string]any{"ready": ok, "checks": checks, "warnings": warnings})
 }
 
 // States records the last outcome of a service's background work (its
