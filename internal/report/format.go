@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,9 +15,11 @@ import (
 // CSVHeader is the header row of WriteCSV: the report's columns, one row
 // per variant. Intervals are split into _low and _high; a null is an empty
 // cell; numbers are written in their shortest exact form, so each parses to
-// the float64 the JSON holds.
+// the float64 the JSON holds. The last column, warnings, holds the codes of
+// the report's warnings that concern the whole report or the row's variant,
+// separated by ";" (the messages are in the JSON).
 var CSVHeader = func() []string {
-	h := []string{"experiment", "metric", "from", "to", "confidence", "control", "variant",
+	h := []string{"experiment", "metric", "from", "to", "confidence", "power", "control", "variant",
 		"users", "converters", "conversions", "value_sum", "rate", "rate_ci_low", "rate_ci_high",
 		"value_per_user", "value_variance"}
 	for _, block := range []string{"rate", "value"} {
@@ -32,7 +35,7 @@ var CSVHeader = func() []string {
 			block+"_sequential_p_value", block+"_sequential_ci_low", block+"_sequential_ci_high",
 			block+"_mde_rel", block+"_mde_abs", block+"_users_per_arm_10pct")
 	}
-	return append(h, "srm_p_value", "multiple_exposures")
+	return append(h, "srm_p_value", "multiple_exposures", "warnings")
 }()
 
 // WriteCSV writes the report as CSV: CSVHeader, then one row per variant in
@@ -43,7 +46,7 @@ func WriteCSV(w io.Writer, r Report) error {
 		return err
 	}
 	for _, v := range r.Variants {
-		row := []string{r.Experiment, r.Metric, r.From, r.To, float(r.Confidence), r.Control, v.Variant,
+		row := []string{r.Experiment, r.Metric, r.From, r.To, float(r.Confidence), float(r.Power), r.Control, v.Variant,
 			integer(v.Users), integer(v.Converters), integer(v.Conversions), num(v.ValueSum), num(v.Rate),
 			lo(v.RateCI), hi(v.RateCI), num(v.ValuePerUser), num(v.ValueVariance)}
 		var c stats.Comparison
@@ -76,13 +79,25 @@ func WriteCSV(w io.Writer, r Report) error {
 				cell(num(in.SequentialPValue)), cell(lo(in.SequentialCI)), cell(hi(in.SequentialCI)),
 				cell(num(in.MDERel)), cell(num(in.MDEAbs)), cell(num(in.UsersPerArm10Pct)))
 		}
-		row = append(row, num(r.SRM.PValue), integer(r.MultipleExposures))
+		row = append(row, num(r.SRM.PValue), integer(r.MultipleExposures), warningCodes(r.Warnings, v.Variant))
 		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// warningCodes lists, once each, the codes of the warnings about the whole
+// result or about variant, joined by ";".
+func warningCodes(ws []stats.Warning, variant string) string {
+	var codes []string
+	for _, w := range ws {
+		if (w.Variant == "" || w.Variant == variant) && !slices.Contains(codes, w.Code) {
+			codes = append(codes, w.Code)
+		}
+	}
+	return strings.Join(codes, ";")
 }
 
 func float(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
@@ -119,8 +134,8 @@ func boolean(b *bool) string {
 // WriteTable writes the report for a terminal: a heading, one line per
 // variant, the sample-ratio check and the warnings.
 func WriteTable(w io.Writer, r Report) error {
-	fmt.Fprintf(w, "experiment %s   metric %s   %s .. %s   confidence %s   control %s\n",
-		r.Experiment, orNone(r.Metric), r.From, r.To, float(r.Confidence), orNone(r.Control))
+	fmt.Fprintf(w, "experiment %s   metric %s   %s .. %s   confidence %s   power %s   control %s\n",
+		r.Experiment, orNone(r.Metric), r.From, r.To, float(r.Confidence), float(r.Power), orNone(r.Control))
 	if err := WriteResultTable(w, r.Result); err != nil {
 		return err
 	}
@@ -132,21 +147,22 @@ func WriteTable(w io.Writer, r Report) error {
 // stats, whose input has no experiment).
 func WriteResultTable(w io.Writer, res stats.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "variant\tusers\tconverters\tconversions\tvalue_sum\trate\trate_ci\tlift\tp\tp_holm\tsig\tP(beat)\tvalue/user\tvalue_lift\tvalue_p\tvalue_sig\t")
+	fmt.Fprintln(tw, "variant\tusers\tconverters\tconversions\tvalue_sum\trate\trate_ci\tlift\tp\tp_holm\tsig\tP(beat)\tmde\tvalue/user\tvalue_lift\tvalue_p\tvalue_sig\t")
 	for _, v := range res.Variants {
 		cols := []string{v.Variant, integer(v.Users), integer(v.Converters), integer(v.Conversions), short(v.ValueSum),
 			pct(v.Rate), ci(v.RateCI, true)}
 		if c := v.VsControl; c != nil {
 			cols = append(cols, rel(c.Rate.RelLift), short(c.Rate.PValue), short(c.Rate.PValueHolm), sig(c.Rate.Significant),
-				pct(c.Rate.ChanceToBeatControl), short(v.ValuePerUser), rel(c.Value.RelLift), short(c.Value.PValue), sig(c.Value.Significant))
+				pct(c.Rate.ChanceToBeatControl), rel(c.Rate.MDERel), short(v.ValuePerUser), rel(c.Value.RelLift), short(c.Value.PValue), sig(c.Value.Significant))
 		} else {
-			cols = append(cols, "(control)", "", "", "", "", short(v.ValuePerUser), "", "", "")
+			cols = append(cols, "(control)", "", "", "", "", "", short(v.ValuePerUser), "", "", "")
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintf(w, "mde: the relative lift of the rate detectable with power %s at confidence %s\n", float(res.Power), float(res.Confidence))
 	fmt.Fprintf(w, "sample ratio: chi2 %s, p %s", short(res.SRM.ChiSquare), short(res.SRM.PValue))
 	if res.SRM.Warn {
 		fmt.Fprint(w, "  MISMATCH: the split is not what the weights say; every comparison is suspect")

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flagstream/flagstream/pkg/flags"
+	"github.com/flagstream/flagstream/pkg/stats"
 )
 
 // ErrInvalid is the family of every parameter error: a caller's mistake.
@@ -32,21 +34,28 @@ const MaxDays = 366
 // Params are what a report is asked for. Zero fields take defaults once the
 // experiment is known: the metric with the most converters, from the first
 // exposure to today (or the last day with data, if later), confidence 0.95,
-// the variant named "control" (else the first by name) as the control, and
-// equal weights for the sample-ratio check.
+// power 0.8, the flag's first variant as the control (as the exposures
+// carried it; if none did, the variant named "control", else the first by
+// name, with a warning), and the flag's weights (else equal weights) for
+// the sample-ratio check.
 type Params struct {
 	Experiment       string
 	Metric           string
 	From, To         time.Time // midnight UTC; zero: default
 	Confidence       float64
+	Power            float64 // of the MDE figures
 	SequentialTuning float64
 	Control          string
 	Weights          []float64 // in the report's variant order (control first)
 }
 
+// Known lists the query parameters ParseQuery reads.
+var Known = []string{"metric", "from", "to", "confidence", "power", "sequential_tuning", "control", "weights"}
+
 // ParseQuery reads a report request's query parameters: metric, from, to
-// (YYYY-MM-DD), confidence, sequential_tuning, control and weights (e.g.
-// 50,50, in the report's variant order). Each error names its parameter.
+// (YYYY-MM-DD), confidence, power, sequential_tuning, control and weights
+// (e.g. 50,50, in the report's variant order). Each error names its
+// parameter.
 func ParseQuery(experiment string, q url.Values) (Params, error) {
 	p := Params{Experiment: experiment}
 	var errs []error
@@ -57,10 +66,8 @@ func ParseQuery(experiment string, q url.Values) (Params, error) {
 		bad("experiment", "%v", err)
 	}
 	for name := range q {
-		switch name {
-		case "metric", "from", "to", "confidence", "sequential_tuning", "control", "weights":
-		default:
-			bad(name, "unknown parameter (known: metric, from, to, confidence, sequential_tuning, control, weights)")
+		if !slices.Contains(Known, name) {
+			bad(name, "unknown parameter (known: %s)", strings.Join(Known, ", "))
 		}
 	}
 	if v := q.Get("metric"); v != "" {
@@ -88,6 +95,18 @@ func ParseQuery(experiment string, q url.Values) (Params, error) {
 			bad("confidence", "%q is not a number strictly between 0 and 1 (e.g. 0.95)", v)
 		}
 		p.Confidence = c
+	}
+	if v := q.Get("power"); v != "" {
+		pw, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil || !(pw > 0 && pw < 1):
+			bad("power", "%q is not a number strictly between 0 and 1 (e.g. 0.8 or 0.9)", v)
+		case stats.CheckPower(pw, p.Confidence) != nil:
+			// Too low for the formula at this confidence: Compare would
+			// silently use the default, so say it here.
+			bad("power", "%v", stats.CheckPower(pw, p.Confidence))
+		}
+		p.Power = pw
 	}
 	if v := q.Get("sequential_tuning"); v != "" {
 		n, err := strconv.ParseFloat(v, 64)

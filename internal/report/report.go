@@ -21,15 +21,20 @@ type Source interface {
 	Daily(ctx context.Context, key, metric string, from, to time.Time) ([]chstore.DayDelta, error)
 }
 
-// ErrUnknownMetric means the metric names no conversion type of the
-// experiment; it is an ErrInvalid.
-var ErrUnknownMetric = fmt.Errorf("%w: unknown metric", ErrInvalid)
-
 // Warning codes the report adds to those of stats.Compare.
 const (
 	CodeWeightsAssumed = "srm_weights_assumed" // no weights given or known: equal weights over the variants seen
 	CodeWeightsChanged = "srm_weights_changed" // the flag's weights changed during the experiment: the check uses the latest
 	CodeNoConversions  = "no_conversions"      // the experiment has no conversions yet: no metric
+	// CodeMetricWithoutConversions: the metric asked for has no conversion
+	// recorded in the experiment (yet, or a misspelt name): zeros.
+	CodeMetricWithoutConversions = "metric_without_conversions"
+	// CodeControlAssumed: neither the request nor the exposures name the
+	// control (the flag's first variant): it was chosen by name.
+	CodeControlAssumed = "control_assumed"
+	// CodeControlChanged: the flag's first variant changed between flag
+	// versions: the report compares against the latest.
+	CodeControlChanged = "control_changed"
 )
 
 // Report is the report of DESIGN.md: stats.Compare's result for one metric
@@ -54,6 +59,10 @@ type resolved struct {
 	// chstore.Summary), used when the request names none.
 	flagWeights        map[string]float64
 	flagWeightsChanged bool
+	// flagControl is the flag's first variant as the exposures carried it
+	// (see chstore.Summary), the control when the request names none.
+	flagControl        string
+	flagControlChanged bool
 	variants           []string // report order: control first
 	warnings           []stats.Warning
 }
@@ -66,6 +75,7 @@ func resolve(ctx context.Context, src Source, p Params, now time.Time) (resolved
 		return r, sum, err
 	}
 	r.flagWeights, r.flagWeightsChanged = sum.Weights, sum.WeightsChanged
+	r.flagControl, r.flagControlChanged = sum.Control, sum.ControlChanged
 	if r.Metric == "" {
 		if len(sum.Metrics) == 0 {
 			r.warnings = append(r.warnings, stats.Warning{Code: CodeNoConversions,
@@ -74,6 +84,9 @@ func resolve(ctx context.Context, src Source, p Params, now time.Time) (resolved
 			r.Metric = sum.Metrics[0].Name
 		}
 	} else if !slices.ContainsFunc(sum.Metrics, func(m chstore.Metric) bool { return m.Name == r.Metric }) {
+		// Day one of an experiment: the metric is valid but nobody has
+		// converted yet. Zeros are the true answer; the warning lists what
+		// is known, in case the name is misspelt.
 		known := make([]string, len(sum.Metrics))
 		for i, m := range sum.Metrics {
 			known[i] = m.Name
@@ -82,7 +95,9 @@ func resolve(ctx context.Context, src Source, p Params, now time.Time) (resolved
 		if len(known) > 0 {
 			list = strings.Join(known, ", ")
 		}
-		return r, sum, fmt.Errorf("%w %q for experiment %q (known: %s)", ErrUnknownMetric, r.Metric, p.Experiment, list)
+		r.warnings = append(r.warnings, stats.Warning{Code: CodeMetricWithoutConversions,
+			Message: fmt.Sprintf("no conversion of type %q is recorded for %q yet (conversion types with conversions: %s): every variant shows 0 converters; if some were expected, check the name",
+				r.Metric, p.Experiment, list)})
 	}
 	today := dayOf(now)
 	if r.To.IsZero() {
@@ -124,10 +139,28 @@ func (r *resolved) order(seen []string) error {
 	switch {
 	case control != "" && !set[control]:
 		return &ParamError{Param: "control", Reason: fmt.Sprintf("%q is not a variant of %q (variants: %s)", control, r.Experiment, strings.Join(all, ", "))}
-	case control == "" && set["control"]:
-		control = "control"
-	case control == "" && len(all) > 0:
-		control = all[0]
+	case control != "": // the request's
+	case r.flagControl != "" && set[r.flagControl]:
+		// The flag's first variant, whatever its name: a flag [old, new]
+		// compares new against old.
+		control = r.flagControl
+		if r.flagControlChanged {
+			r.warnings = append(r.warnings, stats.Warning{Code: CodeControlChanged, Fields: []string{"control"},
+				Message: fmt.Sprintf("the flag's first variant changed during the experiment: the report compares against the latest, %q (name another with control=)", control)})
+		}
+	case len(all) > 0:
+		rule := "the variant named control"
+		if set["control"] {
+			control = "control"
+		} else {
+			control, rule = all[0], "the first variant by name"
+		}
+		why := "no exposure carried the flag's first variant (flagd sends it; an app may send it as the exposure's control)"
+		if r.flagControl != "" {
+			why = fmt.Sprintf("the flag's first variant %q has no users in this experiment", r.flagControl)
+		}
+		r.warnings = append(r.warnings, stats.Warning{Code: CodeControlAssumed, Fields: []string{"control"},
+			Message: fmt.Sprintf("%s and the request names none (e.g. control=%s): the control is %q, %s", why, control, control, rule)})
 	}
 	r.variants = []string{}
 	if control != "" {
@@ -194,7 +227,7 @@ func (r *resolved) weights() []float64 {
 
 // input assembles Compare's input in report order from counts by variant.
 func (r *resolved) input(by map[string]chstore.VariantCounts) (stats.Input, int64) {
-	in := stats.Input{Confidence: r.Confidence, SequentialTuning: r.SequentialTuning, Weights: r.weights(),
+	in := stats.Input{Confidence: r.Confidence, Power: r.Power, SequentialTuning: r.SequentialTuning, Weights: r.weights(),
 		Variants: make([]stats.Counts, len(r.variants))}
 	var multiple int64
 	for i, v := range r.variants {
@@ -213,7 +246,9 @@ func (r *resolved) compare(in stats.Input) stats.Result {
 }
 
 // Build computes the report p asks for. Its errors are ErrInvalid (a bad
-// parameter, an unknown metric), chstore.ErrNotFound, or the source's.
+// parameter), chstore.ErrNotFound, or the source's. A metric without
+// conversions in the experiment is no error: its report shows zeros, with
+// a CodeMetricWithoutConversions warning.
 func Build(ctx context.Context, src Source, p Params, now time.Time) (Report, error) {
 	r, sum, err := resolve(ctx, src, p, now)
 	if err != nil {
@@ -247,6 +282,7 @@ type Daily struct {
 	From             string  `json:"from"`
 	To               string  `json:"to"`
 	Confidence       float64 `json:"confidence"`
+	Power            float64 `json:"power"`
 	Control          string  `json:"control"`
 	SequentialTuning float64 `json:"sequential_tuning"`
 	Days             []Day   `json:"days"`
@@ -307,7 +343,7 @@ func BuildDaily(ctx context.Context, src Source, p Params, now time.Time) (Daily
 		out.Days[i] = Day{Date: dates[i], Result: results[i], MultipleExposures: multiples[i]}
 	}
 	if len(results) > 0 {
-		out.Confidence, out.Control, out.SequentialTuning = results[0].Confidence, results[0].Control, results[0].SequentialTuning
+		out.Confidence, out.Power, out.Control, out.SequentialTuning = results[0].Confidence, results[0].Power, results[0].Control, results[0].SequentialTuning
 	}
 	return out, nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,15 @@ func TestParseQuery(t *testing.T) {
 		{"metric=a:b", "metric"},
 		{"control=x y", "control"},
 		{"sequential_tuning=0", "sequential_tuning"},
+		{"power=0.9", ""},
+		{"power=0.9&confidence=0.99", ""},
+		{"power=0", "power"},
+		{"power=1", "power"},
+		{"power=80", "power"},
+		{"power=NaN", "power"},
+		{"power=high", "power"},
+		{"power=0.02", "power"},                // at or below (1 − 0.95)/2: the formula gives no MDE
+		{"power=0.04&confidence=0.9", "power"}, // (1 − 0.9)/2 = 0.05
 		{"foo=1", "foo"},
 	} {
 		q, _ := url.ParseQuery(tc.q)
@@ -122,17 +133,12 @@ func TestBuildDefaultsAndOrder(t *testing.T) {
 		t.Errorf("control a: %v %+v", err, rep.Result)
 	}
 	for _, p := range []report.Params{
-		{Experiment: "exp", Metric: "refund"},
 		{Experiment: "exp", Weights: []float64{50, 50}},
 		{Experiment: "exp", Control: "zzz"},
 	} {
 		if _, err := report.Build(context.Background(), f, p, now); !errors.Is(err, report.ErrInvalid) {
 			t.Errorf("Build(%+v) = %v, want ErrInvalid", p, err)
 		}
-	}
-	_, err = report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "refund"}, now)
-	if err == nil || !strings.Contains(err.Error(), "purchase, signup") {
-		t.Errorf("unknown metric error does not list the known ones: %v", err)
 	}
 	if _, err := report.Build(context.Background(), f, report.Params{Experiment: "nope"}, now); !report.IsNotFound(err) {
 		t.Errorf("unknown experiment: %v", err)
@@ -264,4 +270,155 @@ func TestFlagWeights(t *testing.T) {
 	if rep := build(sum, report.Params{Weights: []float64{1, 1, 1}}); !rep.SRM.Warn || rep.SRM.ExpectedShare["control"] == 0.6 {
 		t.Errorf("weights in the request must win over the flag's: %+v", rep.SRM)
 	}
+}
+
+// The control is the flag's first variant as the exposures carried it, not
+// the variant named "control" nor the first by name: a flag [old, new]
+// compares new against old. A control in the request wins; without either,
+// the old rule stands with a control_assumed warning saying how it chose.
+func TestFlagControl(t *testing.T) {
+	counts := []chstore.VariantCounts{{Variant: "new", Users: 1000, Converters: 120}, {Variant: "old", Users: 1000, Converters: 100}}
+	build := func(sum chstore.Summary, p report.Params) report.Report {
+		t.Helper()
+		p.Experiment = "exp"
+		rep, err := report.Build(context.Background(), &fake{sum: sum, counts: counts}, p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	sum := summary()
+	sum.Variants = []string{"new", "old"}
+	sum.Weights = map[string]float64{"old": 90, "new": 10}
+	sum.Control = "old"
+	rep := build(sum, report.Params{})
+	if rep.Control != "old" || rep.Variants[0].Variant != "old" || rep.Variants[1].VsControl == nil ||
+		hasWarning(rep.Warnings, report.CodeControlAssumed) || hasWarning(rep.Warnings, report.CodeControlChanged) {
+		t.Fatalf("flag [old, new]: control %q, variants %+v, warnings %+v", rep.Control, rep.Variants, rep.Warnings)
+	}
+	// new converts 12% against old's 10%: a positive lift, not a negative one.
+	if l := rep.Variants[1].VsControl.Rate.AbsLift; !l.Valid || l.Value <= 0 {
+		t.Errorf("new vs old: abs lift %v, want +0.02", l)
+	}
+	// The flag's weights follow the control's order: 90 for old.
+	if rep.SRM.ExpectedShare["old"] != 0.9 {
+		t.Errorf("srm expected share %v", rep.SRM.ExpectedShare)
+	}
+	if rep := build(sum, report.Params{Control: "new"}); rep.Control != "new" || hasWarning(rep.Warnings, report.CodeControlAssumed) {
+		t.Errorf("control=new in the request: %q, %+v", rep.Control, rep.Warnings)
+	}
+	changed := sum
+	changed.ControlChanged = true
+	if rep := build(changed, report.Params{}); rep.Control != "old" || !hasWarning(rep.Warnings, report.CodeControlChanged) {
+		t.Errorf("control changed between versions: %q, %+v", rep.Control, rep.Warnings)
+	}
+	// Exposures stored before they carried a control: the old rule, said.
+	none := sum
+	none.Control = ""
+	rep = build(none, report.Params{})
+	if w := warning(rep.Warnings, report.CodeControlAssumed); rep.Control != "new" || w == nil || !strings.Contains(w.Message, "first variant by name") {
+		t.Errorf("no control known: %q, %+v", rep.Control, rep.Warnings)
+	}
+	named := summary() // variants b, control, a
+	rep = build(named, report.Params{})
+	if w := warning(rep.Warnings, report.CodeControlAssumed); rep.Control != "control" || w == nil || !strings.Contains(w.Message, "named control") {
+		t.Errorf("no control known, a variant named control: %q, %+v", rep.Control, rep.Warnings)
+	}
+	// A control the flag names but nobody was exposed to cannot be compared
+	// against: the old rule, with the reason.
+	gone := sum
+	gone.Control = "older"
+	if w := warning(build(gone, report.Params{}).Warnings, report.CodeControlAssumed); w == nil || !strings.Contains(w.Message, `"older"`) {
+		t.Errorf("control without users: %+v", w)
+	}
+	// /daily uses the same control.
+	d, err := report.BuildDaily(context.Background(), &fake{sum: sum, deltas: []chstore.DayDelta{{Day: "2026-05-01", Variant: "new", Users: 10}, {Day: "2026-05-01", Variant: "old", Users: 10}}},
+		report.Params{Experiment: "exp", From: day("2026-05-01"), To: day("2026-05-02")}, now)
+	if err != nil || d.Control != "old" || d.Days[1].Variants[0].Variant != "old" {
+		t.Errorf("daily: control %q, %v", d.Control, err)
+	}
+}
+
+// A metric no user has converted on yet is day one of an experiment, not a
+// bad request: zeros for every variant, with a warning that lists the known
+// metrics (in case of a typo). Report and daily alike.
+func TestMetricWithoutConversions(t *testing.T) {
+	f := &fake{sum: summary(), counts: []chstore.VariantCounts{{Variant: "control", Users: 100}, {Variant: "a", Users: 90}, {Variant: "b", Users: 95}}}
+	rep, err := report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "refund"}, now)
+	if err != nil {
+		t.Fatalf("a metric without conversions: %v", err)
+	}
+	w := warning(rep.Warnings, report.CodeMetricWithoutConversions)
+	if rep.Metric != "refund" || len(rep.Variants) != 3 || w == nil || !strings.Contains(w.Message, "purchase, signup") {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, v := range rep.Variants {
+		if v.Users == 0 || v.Converters != 0 || v.Conversions != 0 || !v.Rate.Valid || v.Rate.Value != 0 {
+			t.Errorf("%s: %+v, want its users with 0 converters", v.Variant, v)
+		}
+	}
+	var csvOut bytes.Buffer
+	if err := report.WriteCSV(&csvOut, rep); err != nil || !strings.Contains(csvOut.String(), report.CodeMetricWithoutConversions) {
+		t.Errorf("csv lacks the warning (%v):\n%s", err, csvOut.String())
+	}
+	var table bytes.Buffer
+	if err := report.WriteTable(&table, rep); err != nil || !strings.Contains(table.String(), report.CodeMetricWithoutConversions) {
+		t.Errorf("table lacks the warning (%v):\n%s", err, table.String())
+	}
+	d, err := report.BuildDaily(context.Background(), f, report.Params{Experiment: "exp", Metric: "refund", From: day("2026-05-01"), To: day("2026-05-02")}, now)
+	if err != nil || !hasWarning(d.Days[1].Warnings, report.CodeMetricWithoutConversions) {
+		t.Errorf("daily: %v %+v", err, d)
+	}
+	// An experiment with no conversions at all says "none yet".
+	f.sum.Metrics = []chstore.Metric{}
+	rep, err = report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "purchase"}, now)
+	if w := warning(rep.Warnings, report.CodeMetricWithoutConversions); err != nil || w == nil || !strings.Contains(w.Message, "none yet") {
+		t.Errorf("no conversions at all: %v %+v", err, rep.Warnings)
+	}
+}
+
+// The power of the MDE figures comes from the request (default 0.8), is
+// echoed, and reaches stats.Compare: at 0.9 the MDE is k(0.9)/k(0.8) times
+// the default's (hand-checked figures in pkg/stats TestPowerInput).
+func TestPower(t *testing.T) {
+	f := &fake{sum: summary(), counts: []chstore.VariantCounts{
+		{Variant: "control", Users: 1000, Converters: 100}, {Variant: "a", Users: 1000, Converters: 120}, {Variant: "b", Users: 1000, Converters: 110}}}
+	def, err := report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "purchase"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Build(context.Background(), f, report.Params{Experiment: "exp", Metric: "purchase", Power: 0.9}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Power != 0.8 || rep.Power != 0.9 || rep.Counts.Power != 0.9 {
+		t.Errorf("power echoed: default %v, asked 0.9: %v (input %v)", def.Power, rep.Power, rep.Counts.Power)
+	}
+	if m := rep.Variants[1].VsControl.Rate.MDEAbs; math.Abs(m.Value-0.0434894947) > 1e-10 {
+		t.Errorf("mde_abs at power 0.9 = %v, want 0.0434894947 (k = 3.2415155500846544 × √0.00018)", m)
+	}
+	if m := def.Variants[1].VsControl.Rate.MDEAbs; math.Abs(m.Value-0.0375872100) > 1e-10 {
+		t.Errorf("mde_abs at the default power = %v, want 0.0375872100", m)
+	}
+	var buf bytes.Buffer
+	if err := report.WriteCSV(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := csv.NewReader(&buf).ReadAll()
+	if col := slices.Index(report.CSVHeader, "power"); col < 0 || rows[1][col] != "0.9" {
+		t.Errorf("csv power column: %v", rows[:2])
+	}
+	d, err := report.BuildDaily(context.Background(), f, report.Params{Experiment: "exp", Metric: "purchase", Power: 0.9, From: day("2026-05-01"), To: day("2026-05-01")}, now)
+	if err != nil || d.Power != 0.9 || d.Days[0].Power != 0.9 {
+		t.Errorf("daily power: %v %v", d.Power, err)
+	}
+}
+
+func warning(ws []stats.Warning, code string) *stats.Warning {
+	for i := range ws {
+		if ws[i].Code == code {
+			return &ws[i]
+		}
+	}
+	return nil
 }
