@@ -1,7 +1,7 @@
 // Package service sets up what flagd, ingest and aggregate share once their
 // flags are parsed: the NATS namespace checked, the logger, the tokens
-// (refusing an address beyond loopback without them), and NATS with
-// JetStream. Each command then adds its own store and routes.
+// (refusing an address beyond loopback without them, or with the committed
+// example tokens or demo passwords), and NATS with JetStream. Each command then adds its own store and routes.
 package service
 
 import (
@@ -46,6 +46,11 @@ func Setup(name string, cfg config.Config, out io.Writer, jsOpts ...jetstream.Je
 	if err != nil {
 		return nil, err
 	}
+	// A service the network can reach must not trust the demo passwords of
+	// docker-compose.yml: anyone can read them.
+	if err := cfg.CheckExampleCredentials(); err != nil {
+		return nil, err
+	}
 	nc, err := connect.NATS(cfg.NATSURL, name)
 	if err != nil {
 		return nil, err
@@ -86,6 +91,16 @@ func Main(name string, run RunFunc) {
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// Health returns the service's /healthz and /readyz with the given checks
+// (see httpapi.NewHealth), showing the checks' messages to those the
+// service's tokens allow (httpapi.Health).
+func (b *Base) Health(ctx context.Context, checks ...httpapi.Check) *httpapi.Health {
+	h := httpapi.NewHealth(ctx, checks...)
+	tokens := b.Tokens
+	h.Tokens = &tokens
+	return h
 }
 
 // NATSCheck is the readiness check on the NATS connection.

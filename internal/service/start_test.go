@@ -1,0 +1,107 @@
+package service
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flagstream/internal/testenv"
+)
+
+// Each service, started for real with credentials in every URL form (a NATS
+// token, a NATS user and password in a cluster list, a Redis password, a
+// ClickHouse password) and nothing listening at those addresses, logs every
+// failed attempt without the credentials, and /readyz does not show them
+// either.
+func TestStartLogsNoCredentials(t *testing.T) {
+	const secret = "s3cretCREDENTIALzz"
+	down := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) } // a port just freed: nothing listens
+	nats := "nats://" + secret + "@" + down() + ",nats://flagstream:" + secret + "@" + down()
+	for _, tc := range []struct {
+		bin  string
+		env  map[string]string
+		deps []string // what its log must show unreachable before the check
+	}{
+		{"flagd", map[string]string{"FLAGSTREAM_NATS_URL": nats,
+			"FLAGSTREAM_REDIS_URL": "redis://default:" + secret + "@" + down() + "/0"}, []string{"nats", "redis"}},
+		{"ingest", map[string]string{"FLAGSTREAM_NATS_URL": nats,
+			"FLAGSTREAM_REDIS_URL": "rediss://:" + secret + "@" + down() + "/0"}, []string{"nats"}},
+		{"aggregate", map[string]string{"FLAGSTREAM_NATS_URL": nats,
+			"FLAGSTREAM_CLICKHOUSE_DSN": "clickhouse://flagstream:" + secret + "@" + down() + "/default?password=" + secret}, []string{"nats", "clickhouse"}},
+	} {
+		t.Run(tc.bin, func(t *testing.T) {
+			bin := testenv.Build(t, "./cmd/"+tc.bin)
+			addr := down()
+			cmd := exec.Command(bin)
+			for _, kv := range os.Environ() { // the developer's own FLAGSTREAM_* settings stay out
+				if !strings.HasPrefix(kv, "FLAGSTREAM_") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "FLAGSTREAM_HTTP_ADDR="+addr)
+			for k, v := range tc.env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			logs := &testenv.Logs{}
+			cmd.Stdout, cmd.Stderr = logs, logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-exited:
+				case <-time.After(20 * time.Second):
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+			})
+
+			// The barrier: each dependency's failed attempt has been logged
+			// (with its address), so there is something to check.
+			deadline := time.Now().Add(30 * time.Second)
+			for _, dep := range tc.deps {
+				want := `"dependency":"` + dep + `"`
+				for !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "dependency unreachable") {
+					select {
+					case <-exited:
+						t.Fatalf("%s exited:\n%s", tc.bin, logs.String())
+					case <-time.After(20 * time.Millisecond):
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no failed attempt on %s logged within 30 s:\n%s", dep, logs.String())
+					}
+				}
+			}
+			if !strings.Contains(logs.String(), "xxxxx@") {
+				t.Errorf("the log shows no redacted address; the check would be empty:\n%s", logs.String())
+			}
+			var body []byte
+			for {
+				resp, err := http.Get("http://" + addr + "/readyz")
+				if err == nil {
+					body, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/readyz: %v\n%s", err, logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for what, text := range map[string]string{"log": logs.String(), "/readyz": string(body)} {
+				if strings.Contains(text, secret) {
+					t.Errorf("the %s shows a credential:\n%s", what, text)
+				}
+			}
+		})
+	}
+}
