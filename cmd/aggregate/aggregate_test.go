@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,13 +150,15 @@ func agree(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
 	if err != nil || len(rows) != 1+len(rep.Variants) || !reflect.DeepEqual(rows[0], report.CSVHeader) {
 		t.Fatalf("report.csv: %d rows, %v", len(rows), err)
 	}
+	col := func(name string) int { return slices.Index(report.CSVHeader, name) }
 	for i, v := range rep.Variants {
-		if rows[i+1][6] != v.Variant || rows[i+1][7] != strconv.FormatInt(v.Users, 10) {
-			t.Errorf("csv row %d = %v, want variant %s with %d users", i+1, rows[i+1][:8], v.Variant, v.Users)
+		row := rows[i+1]
+		if row[col("variant")] != v.Variant || row[col("users")] != strconv.FormatInt(v.Users, 10) || row[col("control")] != rep.Control {
+			t.Errorf("csv row %d = %v, want variant %s with %d users, control %s", i+1, row[:9], v.Variant, v.Users, rep.Control)
 		}
 		if v.Rate.Valid {
-			if got, _ := strconv.ParseFloat(rows[i+1][11], 64); got != v.Rate.Value {
-				t.Errorf("csv rate %s, json %v", rows[i+1][11], v.Rate.Value)
+			if got, _ := strconv.ParseFloat(row[col("rate")], 64); got != v.Rate.Value {
+				t.Errorf("csv rate %s, json %v", row[col("rate")], v.Rate.Value)
 			}
 		}
 	}
@@ -161,7 +166,12 @@ func agree(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
 	cli := func(format string) []byte {
 		t.Helper()
 		var out bytes.Buffer
-		args := []string{"report", exp, "--metric", q.Get("metric"), "--from", q.Get("from"), "--to", q.Get("to"), "--format", format}
+		args := []string{"report", exp, "--format", format}
+		for _, name := range report.Known { // every parameter the request has, as a flag
+			if v := q.Get(name); v != "" {
+				args = append(args, "--"+strings.ReplaceAll(name, "_", "-"), v)
+			}
+		}
 		if err := run(context.Background(), args, envFunc(svc.Env), &out); err != nil {
 			t.Fatalf("aggregate %v: %v", args, err)
 		}
@@ -286,4 +296,133 @@ func statsAgree(t *testing.T, svc *testenv.Service, all []events.Event, exp stri
 	if !approx(res.SRM.PValue, rep.SRM.PValue) {
 		t.Errorf("stats srm %v, report %v", res.SRM.PValue, rep.SRM.PValue)
 	}
+}
+
+// oldNew is a flag [old, new] as flagd exposes it: every exposure carries
+// the flag's first variant, old, as its control ("new" sorts first). new
+// converts 10 of 20, old 5 of 20. legacy is the same experiment as stored
+// before exposures carried a control.
+func oldNew() []events.Event {
+	at := func(i int) time.Time { return day0.Add(time.Duration(10+i) * time.Hour) }
+	var evs []events.Event
+	for _, exp := range []string{"redesign", "legacy"} {
+		for i := range 40 {
+			user := fmt.Sprintf("%s-u%02d", exp, i)
+			variant := []string{"old", "new"}[i%2]
+			e := events.Event{ID: user + "-x", Type: events.TypeExposure, Experiment: exp, Variant: variant, UserID: user,
+				TS: at(i), FlagVersion: 2, Weights: map[string]float64{"old": 50, "new": 50}}
+			if exp == "redesign" {
+				e.Control = "old"
+			}
+			evs = append(evs, e)
+			if variant == "new" && i%4 == 1 || variant == "old" && i%8 == 0 {
+				evs = append(evs, events.Event{ID: user + "-c", Type: events.TypeConversion, Experiment: exp, UserID: user,
+					ConversionType: "purchase", TS: at(i).Add(time.Hour)})
+			}
+		}
+	}
+	return evs
+}
+
+// Over HTTP, the CSV, /daily and the CLI: the control is the flag's first
+// variant (old), not the first by name; without one known the old rule
+// stands with control_assumed; a metric nobody converted on yet answers
+// zeros with metric_without_conversions; power reaches the MDE and is
+// echoed.
+func TestControlDayOneAndPower(t *testing.T) {
+	p := newPipeline(t, "")
+	all := oldNew()
+	p.publish(t, all, byID)
+	svc := startAggregate(t, p.env)
+	p.drained(t, time.Minute)
+	q := url.Values{"metric": {"purchase"}, "from": {day0.Format(time.DateOnly)}, "to": {day0.AddDate(0, 0, 3).Format(time.DateOnly)}}
+
+	var rep report.Report
+	_, body := getReport(t, svc, "redesign", q)
+	if err := json.Unmarshal(body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Control != "old" || rep.Variants[0].Variant != "old" || hasCode(rep.Warnings, report.CodeControlAssumed) {
+		t.Fatalf("flag [old, new]: control %q, warnings %+v: %s", rep.Control, rep.Warnings, body)
+	}
+	if c := rep.Variants[1].VsControl; c == nil || c.Rate.AbsLift.Value != 0.25 || rep.Variants[1].Converters != 10 {
+		t.Errorf("new against old: %+v, want +0.25 (0.5 − 0.25)", rep.Variants[1])
+	}
+	agree(t, svc, "redesign", q) // CSV and CLI: the same control
+	daily(t, svc, "redesign", q)
+	d := svc.Expect(t, 200, "GET", "/v1/experiments/redesign/daily?"+q.Encode(), nil)
+	if d["control"] != "old" {
+		t.Errorf("daily control %v", d["control"])
+	}
+	legacy, body := getReport(t, svc, "legacy", q)
+	if legacy.Control != "new" || !hasCodeJSON(legacy.Warnings, report.CodeControlAssumed) {
+		t.Errorf("no control carried: control %q, want new (the first by name) with %s: %s", legacy.Control, report.CodeControlAssumed, body)
+	}
+
+	// Day one of a metric: zeros, a warning, everywhere.
+	refund := url.Values{"metric": {"refund"}, "from": q["from"], "to": q["to"]}
+	zero, body := getReport(t, svc, "redesign", refund)
+	if len(zero.Variants) != 2 || !hasCodeJSON(zero.Warnings, report.CodeMetricWithoutConversions) {
+		t.Fatalf("metric without conversions: %s", body)
+	}
+	for _, v := range zero.Variants {
+		if v.Users != 20 || v.Converters != 0 || v.Conversions != 0 {
+			t.Errorf("metric without conversions, %s: %+v, want 20 users, 0 converters", v.Variant, v)
+		}
+	}
+	agree(t, svc, "redesign", refund)
+	daily(t, svc, "redesign", refund)
+	if r := svc.Do(t, "GET", "/v1/experiments/redesign/report.csv?"+refund.Encode(), nil); r.Status != 200 || !contains(r.Body, report.CodeMetricWithoutConversions) {
+		t.Errorf("report.csv for a metric without conversions: %d %s", r.Status, r.Body)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"report", "redesign", "--metric", "refund"}, envFunc(svc.Env), &out); err != nil ||
+		!contains(out.Bytes(), report.CodeMetricWithoutConversions) {
+		t.Errorf("CLI table for a metric without conversions (%v):\n%s", err, out.String())
+	}
+
+	// Power 0.9: old converts 5 of 20 (σ² = 0.1875), new has 20 users:
+	// mde_abs = 3.2415155500846544 × √(0.1875 × (1/20 + 1/20)) = 3.2415155500846544 × 0.13693063937629152 = 0.4438627968…
+	q9 := url.Values{"power": {"0.9"}, "metric": q["metric"], "from": q["from"], "to": q["to"]}
+	_, body = getReport(t, svc, "redesign", q9)
+	var rep9 report.Report
+	if err := json.Unmarshal(body, &rep9); err != nil {
+		t.Fatal(err)
+	}
+	if m := rep9.Variants[1].VsControl.Rate.MDEAbs; rep9.Power != 0.9 || math.Abs(m.Value-0.4438627968) > 1e-9 {
+		t.Errorf("power 0.9: power %v, mde_abs %v, want 0.4438627968", rep9.Power, m)
+	}
+	if rep.Power != 0.8 || rep.Variants[1].VsControl.Rate.MDEAbs.Value >= rep9.Variants[1].VsControl.Rate.MDEAbs.Value {
+		t.Errorf("default power %v: mde %v not below power 0.9's", rep.Power, rep.Variants[1].VsControl.Rate.MDEAbs)
+	}
+	agree(t, svc, "redesign", q9) // the CSV's power column, the CLI's --power
+	daily(t, svc, "redesign", q9)
+	if d := svc.Expect(t, 200, "GET", "/v1/experiments/redesign/daily?"+q9.Encode(), nil); d["power"] != 0.9 {
+		t.Errorf("daily power %v", d["power"])
+	}
+	// POST /v1/stats takes power too (hand-checked in pkg/stats TestPowerInput).
+	res := svc.Expect(t, 200, "POST", "/v1/stats", `{"power":0.9,"variants":[{"variant":"a","users":1000,"converters":100},{"variant":"b","users":1000,"converters":120}]}`)
+	var sr stats.Result
+	b, _ := json.Marshal(res)
+	if err := json.Unmarshal(b, &sr); err != nil {
+		t.Fatal(err)
+	}
+	if m := sr.Variants[1].VsControl.Rate.MDEAbs; sr.Power != 0.9 || math.Abs(m.Value-0.0434894947) > 1e-10 {
+		t.Errorf("POST /v1/stats power 0.9: power %v, mde_abs %v, want 0.0434894947", sr.Power, m)
+	}
+}
+
+func hasCode(ws []stats.Warning, code string) bool {
+	return slices.ContainsFunc(ws, func(w stats.Warning) bool { return w.Code == code })
+}
+
+func hasCodeJSON(ws []struct {
+	Code string `json:"code"`
+}, code string) bool {
+	for _, w := range ws {
+		if w.Code == code {
+			return true
+		}
+	}
+	return false
 }

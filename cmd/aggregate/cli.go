@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	var fs *flag.FlagSet
 	cfg, err := config.Parse("aggregate report", args, getenv, func(f *flag.FlagSet) {
 		fs = f
-		for _, name := range []string{"metric", "from", "to", "confidence", "control", "weights", "sequential_tuning"} {
+		for _, name := range report.Known {
 			f.Func(strings.ReplaceAll(name, "_", "-"), "as the report's "+name+" parameter", func(s string) error {
 				q.Set(name, s)
 				return nil
@@ -49,7 +50,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 		experiment, rest = rest[0], rest[1:]
 	}
 	if experiment == "" || len(rest) > 0 {
-		return errors.New("usage: aggregate report <experiment> [--metric m] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format table|json|csv]")
+		return errors.New("usage: aggregate report <experiment> [--metric m] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--confidence 0.95] [--power 0.8] [--control v] [--weights 50,50] [--format table|json|csv]")
 	}
 	if format != "table" && format != "json" && format != "csv" {
 		return fmt.Errorf("--format %q: table, json or csv", format)
@@ -84,22 +85,37 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 }
 
 // runStats reads the body of POST /v1/stats and prints what it answers.
+// --power, when given, stands for the body's power.
 func runStats(args []string, in io.Reader, out io.Writer) error {
+	const usage = "usage: aggregate stats [--power 0.8] [--format table|json] < counts.json"
 	fs := flag.NewFlagSet("aggregate stats", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	format := fs.String("format", "table", "table or json")
+	var power float64
+	var powerSet bool
+	fs.Func("power", "the power of the MDE figures (default 0.8), instead of the body's", func(s string) error {
+		p, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(p > 0 && p < 1) {
+			return fmt.Errorf("%q is not a number strictly between 0 and 1 (e.g. 0.8 or 0.9)", s)
+		}
+		power, powerSet = p, true
+		return nil
+	})
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return &config.HelpError{Usage: "usage: aggregate stats [--format table|json] < counts.json\n"}
+		return &config.HelpError{Usage: usage + "\n"}
 	} else if err != nil {
 		return fmt.Errorf("aggregate stats: %w", err)
 	}
 	if fs.NArg() > 0 || (*format != "table" && *format != "json") {
-		return errors.New("usage: aggregate stats [--format table|json] < counts.json")
+		return errors.New(usage)
 	}
 	dec := json.NewDecoder(io.LimitReader(in, statsBodyLimit))
 	var input stats.Input
 	if err := dec.Decode(&input); err != nil {
 		return fmt.Errorf("read counts from stdin: %w", err)
+	}
+	if powerSet {
+		input.Power = power
 	}
 	if err := checkStatsInput(input); err != nil {
 		return err

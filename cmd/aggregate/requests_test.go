@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
+	"github.com/flagstream/flagstream/pkg/stats"
 )
 
 // Bad requests get a 4xx naming what is wrong; parameters reach SQL only as
@@ -39,8 +42,7 @@ func TestBadRequests(t *testing.T) {
 		{"bad to", "GET", "/v1/experiments/exp_a/report?to=yesterday", nil, 400, "to"},
 		{"reversed", "GET", "/v1/experiments/exp_a/report?from=" + d(3) + "&to=" + d(1), nil, 400, "after to"},
 		{"too long", "GET", "/v1/experiments/exp_a/report?from=2024-01-01&to=2026-01-01", nil, 400, "366"},
-		{"unknown metric", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 400, "known: "},
-		{"unknown metric lists", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 400, "purchase"},
+		{"metric not a name", "GET", "/v1/experiments/exp_a/report?metric=" + url.QueryEscape("re fund"), nil, 400, "metric"},
 		{"metric injection", "GET", "/v1/experiments/exp_a/report?metric=" + url.QueryEscape("a' OR '1'='1"), nil, 400, "metric"},
 		{"bad confidence", "GET", "/v1/experiments/exp_a/report?confidence=95", nil, 400, "confidence"},
 		{"weights count", "GET", "/v1/experiments/exp_a/report?weights=50,25,25", nil, 400, "weights"},
@@ -48,7 +50,15 @@ func TestBadRequests(t *testing.T) {
 		{"unknown control", "GET", "/v1/experiments/exp_a/report?control=zzz", nil, 400, "control"},
 		{"unknown parameter", "GET", "/v1/experiments/exp_a/report?metrc=purchase", nil, 400, "metrc"},
 		{"daily bad dates", "GET", "/v1/experiments/exp_a/daily?from=" + d(3) + "&to=" + d(1), nil, 400, "from"},
-		{"csv unknown metric", "GET", "/v1/experiments/exp_a/report.csv?metric=refund", nil, 400, "refund"},
+		{"csv metric not a name", "GET", "/v1/experiments/exp_a/report.csv?metric=a:b", nil, 400, "metric"},
+		{"daily metric not a name", "GET", "/v1/experiments/exp_a/daily?metric=a:b", nil, 400, "metric"},
+		{"power above 1", "GET", "/v1/experiments/exp_a/report?power=80", nil, 400, "power"},
+		{"power 0", "GET", "/v1/experiments/exp_a/report?power=0", nil, 400, "power"},
+		{"power not a number", "GET", "/v1/experiments/exp_a/report?power=high", nil, 400, "power"},
+		{"power below alpha/2", "GET", "/v1/experiments/exp_a/report?power=0.02", nil, 400, "(1 − confidence)/2"},
+		{"csv bad power", "GET", "/v1/experiments/exp_a/report.csv?power=1", nil, 400, "power"},
+		{"daily bad power", "GET", "/v1/experiments/exp_a/daily?power=-0.5", nil, 400, "power"},
+		{"stats bad power", "POST", "/v1/stats", `{"power":1.5,"variants":[{"variant":"a","users":10},{"variant":"b","users":10}]}`, 400, "power"},
 		{"stats empty body", "POST", "/v1/stats", "", 400, "body"},
 		{"stats converters", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":10,"converters":11},{"variant":"b","users":10}]}`, 400, "variants[0].converters"},
 		{"stats sumsq", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":10,"converters":1,"conversions":1,"value_sum":100,"value_sumsq":1},{"variant":"b","users":10}]}`, 400, "value_sumsq"},
@@ -56,6 +66,17 @@ func TestBadRequests(t *testing.T) {
 		{"stats not json", "POST", "/v1/stats", `{"variants":`, 400, ""},
 		{"good", "GET", "/v1/experiments/exp_a/report?metric=signup&from=" + d(0) + "&to=" + d(6) + "&confidence=0.9&weights=50,50", nil, 200, `"confidence":0.9`},
 		{"good control", "GET", "/v1/experiments/exp_a/report?control=treatment", nil, 200, `"control":"treatment"`},
+		{"default power", "GET", "/v1/experiments/exp_a/report", nil, 200, `"power":0.8`},
+		{"good power", "GET", "/v1/experiments/exp_a/report?power=0.9", nil, 200, `"power":0.9`},
+		{"good power daily", "GET", "/v1/experiments/exp_a/daily?power=0.9", nil, 200, `"power":0.9`},
+		{"good power csv", "GET", "/v1/experiments/exp_a/report.csv?power=0.9", nil, 200, `,0.95,0.9,`},
+		{"stats good power", "POST", "/v1/stats", `{"power":0.9,"variants":[{"variant":"a","users":100,"converters":10},{"variant":"b","users":100,"converters":20}]}`, 200, `"power":0.9`},
+		// A valid name no conversion has used yet: zeros and a warning, on
+		// every route (day one of an experiment is not a bad request).
+		{"metric without conversions", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 200, `"code":"metric_without_conversions"`},
+		{"metric without conversions lists", "GET", "/v1/experiments/exp_a/report?metric=refund", nil, 200, "purchase"},
+		{"csv metric without conversions", "GET", "/v1/experiments/exp_a/report.csv?metric=refund", nil, 200, "metric_without_conversions"},
+		{"daily metric without conversions", "GET", "/v1/experiments/exp_a/daily?metric=refund", nil, 200, "metric_without_conversions"},
 		{"good stats", "POST", "/v1/stats", `{"variants":[{"variant":"a","users":100,"converters":10},{"variant":"b","users":100,"converters":20}]}`, 200, `"vs_control"`},
 	}
 	for _, tc := range cases {
@@ -90,6 +111,9 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"report", "exp", "--bogus"}, "bogus"},
 		{[]string{"serve", "extra"}, "extra"},
 		{[]string{"stats", "--format", "xml"}, "usage"},
+		{[]string{"report", "exp", "--power", "1.2"}, "power"},
+		{[]string{"report", "exp", "--power", "0.01"}, "power"},
+		{[]string{"stats", "--power", "0"}, "power"},
 	} {
 		var out bytes.Buffer
 		if err := run(context.Background(), tc.args, envFunc(env), &out); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -118,6 +142,25 @@ func TestStatsCommand(t *testing.T) {
 		if !strings.Contains(out.String(), "treatment") || (format == "json") != strings.Contains(out.String(), `"vs_control"`) {
 			t.Errorf("stats --format %s:\n%s", format, out.String())
 		}
+	}
+	// --power stands for the body's: the MDE at 90% (hand-checked in
+	// pkg/stats TestPowerInput: control 100 of 1000, 1000 treated).
+	var out bytes.Buffer
+	stdin = strings.NewReader(body)
+	if err := run(context.Background(), []string{"stats", "--power", "0.9", "--format", "json"}, envFunc(nil), &out); err != nil {
+		t.Fatal(err)
+	}
+	var res stats.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if m := res.Variants[1].VsControl.Rate.MDEAbs; res.Power != 0.9 || math.Abs(m.Value-0.0434894947) > 1e-10 {
+		t.Errorf("stats --power 0.9: power %v, mde_abs %v, want 0.0434894947", res.Power, m)
+	}
+	out.Reset()
+	stdin = strings.NewReader(body)
+	if err := run(context.Background(), []string{"stats", "--power", "0.9"}, envFunc(nil), &out); err != nil || !strings.Contains(out.String(), "power 0.9") {
+		t.Errorf("stats --power 0.9 table (%v):\n%s", err, out.String())
 	}
 	stdin = strings.NewReader(`{"variants": [{"variant": "a", "users": 1, "converters": 2}]}`)
 	err := run(context.Background(), []string{"stats"}, envFunc(nil), &bytes.Buffer{})
