@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		<-ctx.Done()
 		return c.Close()
 	})
-	health := httpapi.NewHealth(ctx,
+	health := base.Health(ctx,
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		base.NATSCheck(),
 		httpapi.Check{Name: "flags", Fn: func(context.Context) error { return a.loaded() }},
