@@ -150,7 +150,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		}
 		return c.run(ctx)
 	})
-	health := httpapi.NewHealth(ctx,
+	health := base.Health(ctx,
 		httpapi.Check{Name: "clickhouse", Fn: store.Ping},
 		base.NATSCheck(),
 		m.Check("migrations"),
