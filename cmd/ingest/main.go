@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 		return c.run(ctx)
 	})
-	health := httpapi.NewHealth(ctx,
+	health := base.Health(ctx,
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		base.NATSCheck(),
 		m.Check("consumer"),
