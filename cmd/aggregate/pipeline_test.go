@@ -88,6 +88,52 @@ func (p *pipeline) publish(t *testing.T, evs []events.Event, msgID func(*events.
 
 func byID(e *events.Event) string { return e.ID }
 
+// dedupWindow is JetStream's message-id window in the tests that resend: the
+// shortest the services accept, so that a resend after it reaches the
+// aggregate's own dedup by event id instead of being dropped by JetStream.
+const dedupWindow = time.Second
+
+// setDedupWindow gives both streams JetStream's dedup window d, and the
+// aggregate the same setting (it applies its own to the streams it ensures).
+func (p *pipeline) setDedupWindow(t *testing.T, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := events.TestStreamLimits()
+	l.Duplicates = d
+	if err := events.EnsureStreams(ctx, p.js, p.names, l); err != nil {
+		t.Fatal(err)
+	}
+	p.env["FLAGSTREAM_STREAM_DEDUP_WINDOW"] = d.String()
+}
+
+// resendPastWindow waits out the dedup window (see setDedupWindow with
+// dedupWindow), then publishes evs again with their ids as message ids, as
+// ingest forwards a raw event redelivered after a long outage, until the
+// analytics stream holds every one of them at least twice (the server
+// forgets ids on a timer, so an id may outlive the window a little).
+func (p *pipeline) resendPastWindow(t *testing.T, evs []events.Event) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		time.Sleep(dedupWindow + dedupWindow/2)
+		p.publish(t, evs, byID)
+		_, seen := testenv.StreamEvents(t, p.env["FLAGSTREAM_NATS_URL"], p.names.AnalyticsStream)
+		short := 0
+		for i := range evs {
+			if seen[evs[i].ID] < 2 {
+				short++
+			}
+		}
+		if short == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d resent events never reached the analytics stream: JetStream's window is not %v", short, len(evs), dedupWindow)
+		}
+	}
+}
+
 // drained waits until the aggregate consumer has acknowledged every message
 // on the stream (acknowledged means inserted and refreshed).
 func (p *pipeline) drained(t *testing.T, within time.Duration) {
