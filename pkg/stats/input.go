@@ -74,12 +74,9 @@ func (in Input) Validate() error {
 		bad("confidence", "is %v, want a number between 0 and 1 (0 for the default %v)", c, DefaultConfidence)
 	}
 	if p := in.Power; p != 0 {
-		conf := in.Confidence
-		if !(conf > 0 && conf < 1) {
-			conf = DefaultConfidence // a bad confidence has its own error
-		}
-		if reason := powerProblem(p, conf); reason != "" {
-			bad("power", "%s (0 for the default %v)", reason, DefaultPower)
+		// A bad confidence has its own error: the default's stands in.
+		if err := CheckPower(p, in.Confidence); err != nil {
+			bad("power", "%v (0 for the default %v)", err, DefaultPower)
 		}
 	}
 	if t := in.SequentialTuning; t != 0 && !(t > 0 && !math.IsInf(t, 1)) {

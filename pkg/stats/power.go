@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -15,6 +16,18 @@ import (
 // zPower is Φ⁻¹(0.8), the z of DefaultPower, as a constant so the default
 // figures do not depend on the last bit of a quantile solved at run time.
 const zPower = 0.8416212335729142
+
+// CheckPower explains why power cannot serve as [Input.Power] at the given
+// confidence (0: the default), or returns nil.
+func CheckPower(power, confidence float64) error {
+	if !(confidence > 0 && confidence < 1) {
+		confidence = DefaultConfidence
+	}
+	if reason := powerProblem(power, confidence); reason != "" {
+		return errors.New(reason)
+	}
+	return nil
+}
 
 // zOfPower is z(power) for a power in (0, 1).
 func zOfPower(power float64) float64 {
