@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			if o.exposures {
 				onExposure = func(e flags.Exposure) {
 					pub.Enqueue(events.Event{Type: events.TypeExposure, Experiment: e.Flag, Variant: e.Variant,
-						UserID: e.UserID, FlagVersion: e.Version, Weights: e.Weights, TS: time.Now().UTC()})
+						UserID: e.UserID, FlagVersion: e.Version, Weights: e.Weights, Control: e.Control, TS: time.Now().UTC()})
 				}
 			}
 			c, err = flags.NewClient(ctx, store, flags.ClientOptions{
