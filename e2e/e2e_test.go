@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,9 +30,14 @@ type stack struct {
 	aggregates []*testenv.Process
 }
 
-func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []string) *stack {
+// startStack starts the processes; extraEnv (may be nil) adds settings all
+// of them share.
+func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []string, extraEnv map[string]string) *stack {
 	t.Helper()
 	env := testenv.ServiceEnv(t)
+	for k, v := range extraEnv {
+		env[k] = v
+	}
 	dsn, _ := testenv.ClickHouseDSN(t)
 	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
 	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
@@ -62,7 +65,7 @@ func (w progressWriter) Write(p []byte) (int, error) {
 // with what was sent; the rollout must follow its plan.
 func TestSimulatedExperiment(t *testing.T) {
 	const days = 7
-	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h"})
+	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := simulate.Run(ctx, simulate.Config{
@@ -161,14 +164,22 @@ func addLive(t *testing.T, ingest *testenv.Process, experiment string, day time.
 	}
 }
 
+// dedupWindow is JetStream's message-id window in TestEndToEndScaledOut: the
+// shortest the services accept, so that conversions sent again after it
+// reach the Redis and ClickHouse dedup instead of being dropped by JetStream.
+const dedupWindow = time.Second
+
 // Events through flagd (its own exposures, from OFREP evaluations) and two
-// ingest processes to two aggregate processes: every batch of conversions is
-// sent to both ingests (the same ids), some users are evaluated twice, some
-// conversions name no experiment. The live counters, both aggregates'
-// reports and what was sent agree exactly, and both instances of each
-// service did part of the work.
+// ingest processes to two aggregate processes: every conversion is sent to
+// one ingest, then again (the same ids) to the other after JetStream's dedup
+// window has passed, some users are evaluated twice, some conversions name
+// no experiment. The live counters, both aggregates' reports and what was
+// sent agree exactly, and both instances of each service did part of the
+// work.
 func TestEndToEndScaledOut(t *testing.T) {
-	s := startStack(t, 2, 2, nil, nil)
+	// One clock reading fixes the first day whose live counters are read.
+	start := time.Now().UTC()
+	s := startStack(t, 2, 2, nil, nil, map[string]string{"FLAGSTREAM_STREAM_DEDUP_WINDOW": dedupWindow.String()})
 	const experiment, users = "e2e_checkout", 4000
 	s.flagd.Expect(t, http.StatusOK, http.MethodPut, "/v1/flags/"+experiment,
 		`{"status":"enabled","variants":[{"name":"control","weight":60},{"name":"treatment","weight":40}]}`)
@@ -208,15 +219,15 @@ func TestEndToEndScaledOut(t *testing.T) {
 	// Conversions after every exposure, so that each counts.
 	time.Sleep(10 * time.Millisecond)
 	var batch []map[string]any
+	var bodies []string // each batch, to send to the second ingest too
 	sent := 0
 	send := func() {
 		body, _ := json.Marshal(batch)
-		for _, in := range s.ingests { // both ingests get the batch: the copies must not count
-			ans := in.Expect(t, http.StatusAccepted, http.MethodPost, "/v1/events", string(body))
-			if int(ans["accepted"].(float64)) != len(batch) {
-				t.Fatalf("ingest accepted %v of %d", ans["accepted"], len(batch))
-			}
+		ans := s.ingests[0].Expect(t, http.StatusAccepted, http.MethodPost, "/v1/events", string(body))
+		if int(ans["accepted"].(float64)) != len(batch) {
+			t.Fatalf("ingest accepted %v of %d", ans["accepted"], len(batch))
 		}
+		bodies = append(bodies, string(body))
 		sent += len(batch)
 		batch = batch[:0]
 	}
@@ -243,7 +254,35 @@ func TestEndToEndScaledOut(t *testing.T) {
 		}
 	}
 	send()
+	var exposures int64
+	for _, w := range wants {
+		exposures += w.exposures
+	}
+	// Every conversion again, through the other ingest, once JetStream's
+	// window has passed since the first copies were forwarded: the copies
+	// reach the raw and analytics streams, and only the dedup by event id in
+	// Redis and ClickHouse keeps them from counting.
+	forwarded := func() (n float64) {
+		for _, in := range s.ingests {
+			n += in.Metric(t, "flagstream_ingest_events_forwarded_total")
+		}
+		return n
+	}
+	waitFor(t, 2*time.Minute, "the first copies forwarded", func() bool { return forwarded() >= float64(exposures)+float64(sent) })
+	time.Sleep(dedupWindow + dedupWindow/2)
+	for _, body := range bodies {
+		s.ingests[1].Expect(t, http.StatusAccepted, http.MethodPost, "/v1/events", body)
+	}
 	t.Logf("%d users, %d conversions sent to both ingests", users, sent)
+	// Barrier: every copy went through an ingest (forwarded, counted or not).
+	waitFor(t, 2*time.Minute, "the copies forwarded", func() bool { return forwarded() >= float64(exposures)+2*float64(sent) })
+	var dedupHits float64
+	for _, in := range s.ingests {
+		dedupHits += in.Metric(t, "flagstream_ingest_dedup_hits_total")
+	}
+	if dedupHits < float64(sent) {
+		t.Errorf("%.0f dedup hits in Redis for %d resent conversions: the copies were counted", dedupHits, sent)
+	}
 
 	// Both aggregates answer the same, exact report.
 	// No weights in the request: flagd's exposures carried the flag's 60/40.
@@ -287,8 +326,9 @@ func TestEndToEndScaledOut(t *testing.T) {
 	// users are HyperLogLog estimates.
 	for i, in := range s.ingests {
 		got := map[string]*liveTotals{}
-		today := time.Now().UTC().Truncate(24 * time.Hour)
-		for _, d := range []time.Time{today.AddDate(0, 0, -1), today} { // a run across midnight
+		// Every day from the test's start to now: one, or two for a run
+		// across midnight.
+		for d := start.Truncate(24 * time.Hour); !d.After(time.Now().UTC()); d = d.AddDate(0, 0, 1) {
 			addLive(t, in, experiment, d, got)
 		}
 		for v, w := range wants {
@@ -304,46 +344,32 @@ func TestEndToEndScaledOut(t *testing.T) {
 	}
 
 	// Scale-out really happened: each instance consumed part of the stream,
-	// and together at least every event (redeliveries add; JetStream dropped
-	// the second ingest's copies by message id).
-	var exposures int64
-	for _, w := range wants {
-		exposures += w.exposures
-	}
+	// and together at least every event and every copy (redeliveries add).
 	consumed := map[string]string{"ingest": "flagstream_ingest_events_forwarded_total", "aggregate": "flagstream_aggregate_events_in_total"}
 	for name, procs := range map[string][]*testenv.Process{"ingest": s.ingests, "aggregate": s.aggregates} {
 		var total float64
 		for i, p := range procs {
-			n := metric(t, p, consumed[name])
+			n := p.Metric(t, consumed[name])
 			t.Logf("%s %d consumed %.0f events", name, i, n)
 			if n == 0 {
 				t.Errorf("%s %d consumed nothing: the shared consumer did not spread the work", name, i)
 			}
 			total += n
 		}
-		if min := float64(exposures) + float64(sent); total < min {
+		if min := float64(exposures) + 2*float64(sent); total < min {
 			t.Errorf("%s instances consumed %.0f events, fewer than the %.0f published", name, total, min)
 		}
 	}
 }
 
-// metric sums a Prometheus counter's samples (every label set) from /metrics.
-func metric(t *testing.T, p *testenv.Process, name string) float64 {
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	r := p.Do(t, http.MethodGet, "/metrics", nil)
-	var sum float64
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", within, what)
 		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum += v
+		time.Sleep(100 * time.Millisecond)
 	}
-	return sum
 }
