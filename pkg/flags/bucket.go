@@ -21,6 +21,18 @@ func VariantBucket(flagKey, userID string) float64 {
 	return hashBucket(flagKey, userID, variantSalt)
 }
 
+// rolloutSalt separates the rollout draw from the variant draw for a flag
+// whose variants use the plain bucket (variant_hash "plain").
+const rolloutSalt = "rollout"
+
+// RolloutBucket is the rollout gate of a flag with status percentage whose
+// variants use the plain bucket (variant_hash "plain"):
+// uint32_be(md5("<flag>:<user>:rollout")[0:4]) / 2^32 * 100. Every other
+// flag's gate is the plain [Bucket], as in the seed.
+func RolloutBucket(flagKey, userID string) float64 {
+	return hashBucket(flagKey, userID, rolloutSalt)
+}
+
 func hashBucket(flagKey, userID, salt string) float64 {
 	// A stack buffer keeps the common case free of allocations; append grows it
 	// on the heap only for keys longer than it.

@@ -70,10 +70,12 @@ func (r Result) Exposed() bool {
 //  3. user in allowed_users or a group in allowed_groups: on, TARGETING_MATCH
 //  4. rules present and not matched: off, DEFAULT
 //  5. percentage: on iff a user id is given and bucket < percentage, SPLIT
-//     (no user id: off, DEFAULT, TARGETING_KEY_MISSING)
+//     (no user id: off, DEFAULT, TARGETING_KEY_MISSING); the bucket is the
+//     salted [RolloutBucket] when variant_hash is "plain", else [Bucket]
 //  6. targeted: off, DEFAULT; enabled: on, TARGETING_MATCH through rules, else STATIC
 //  7. on with variants: the variant by bucket (SPLIT), or the first one with
-//     DEFAULT when there is no user id.
+//     DEFAULT when there is no user id; the bucket is [VariantBucket] when
+//     variant_hash is "salted" or absent under status percentage, else [Bucket].
 //
 // Evaluate is pure and safe for concurrent use. It runs fastest on a flag that
 // went through [Flag.Prepare] (every flag from a [Store] or [Client] has).
@@ -92,7 +94,7 @@ func Evaluate(f *Flag, ec EvalContext) Result {
 	}
 	if p.allowed(f, &ec) {
 		r.Enabled, r.Reason = true, ReasonTargetingMatch
-		return f.pickVariant(r, &ec)
+		return f.pickVariant(p, r, &ec)
 	}
 	if len(p.rules) > 0 && !p.rulesMatch(&ec) {
 		r.Reason = ReasonDefault
@@ -105,7 +107,7 @@ func Evaluate(f *Flag, ec EvalContext) Result {
 			return r
 		}
 		r.Reason = ReasonSplit
-		if Bucket(f.Key, ec.UserID) >= f.Percentage {
+		if p.gateBucket(f.Key, ec.UserID) >= f.Percentage {
 			return r
 		}
 		r.Enabled = true
@@ -118,12 +120,12 @@ func Evaluate(f *Flag, ec EvalContext) Result {
 		r.Reason = ReasonDefault
 		return r
 	}
-	return f.pickVariant(r, &ec)
+	return f.pickVariant(p, r, &ec)
 }
 
 // pickVariant walks the cumulative weights as the seed's get_variant does: the
 // first variant whose cumulative weight exceeds the bucket, else the first.
-func (f *Flag) pickVariant(r Result, ec *EvalContext) Result {
+func (f *Flag) pickVariant(p *prepared, r Result, ec *EvalContext) Result {
 	if len(f.Variants) == 0 {
 		return r
 	}
@@ -132,7 +134,7 @@ func (f *Flag) pickVariant(r Result, ec *EvalContext) Result {
 		return r
 	}
 	var b float64
-	if f.Status == StatusPercentage {
+	if p.saltedVariants {
 		b = VariantBucket(f.Key, ec.UserID)
 	} else {
 		b = Bucket(f.Key, ec.UserID)
@@ -157,6 +159,20 @@ type prepared struct {
 	matchAny bool
 	problem  error              // why the API would refuse this flag, if it would (it is served anyway)
 	weights  map[string]float64 // variant → weight, for exposures; nil without variants
+
+	// Which buckets this flag uses (see VariantHash): the variant draw is
+	// salted, or the percentage gate is; never both, so the two draws stay
+	// independent under status percentage.
+	saltedVariants bool
+	saltedGate     bool
+}
+
+// gateBucket is the bucket a percentage flag compares with its percentage.
+func (p *prepared) gateBucket(flagKey, userID string) float64 {
+	if p.saltedGate {
+		return RolloutBucket(flagKey, userID)
+	}
+	return Bucket(flagKey, userID)
 }
 
 // setThreshold is the list length from which a map beats a linear scan.
@@ -187,6 +203,14 @@ func (f *Flag) compile() *prepared {
 		groups:   toSet(f.AllowedGroups),
 		matchAny: f.MatchType != "" && f.MatchType != MatchAll, // the seed: anything but "all" means any
 		problem:  f.Validate(),
+	}
+	switch f.VariantHash {
+	case VariantHashPlain:
+		p.saltedGate = true
+	case VariantHashSalted:
+		p.saltedVariants = true
+	default: // the seed's rule (an unknown stored value is reported as a problem)
+		p.saltedVariants = f.Status == StatusPercentage
 	}
 	if len(f.Variants) > 0 {
 		p.weights = make(map[string]float64, len(f.Variants))

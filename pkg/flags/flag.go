@@ -42,10 +42,33 @@ type Flag struct {
 	MatchType     string         `json:"match_type"`
 	Variants      Variants       `json:"variants"`
 	Metadata      map[string]any `json:"metadata"`
-	Version       int64          `json:"version"`
+	// VariantHash says which bucket assigns the variants (see [VariantHash]);
+	// "" is the seed's rule. A write that leaves it out keeps the stored one.
+	VariantHash VariantHash `json:"variant_hash,omitempty"`
+	Version     int64       `json:"version"`
 
 	prep *prepared // derived tables; nil until Prepare
 }
+
+// VariantHash names the bucket that assigns a flag's variants. The store
+// records it when a flag goes on a rollout plan, so that moving the plan (which
+// sets status percentage) never moves a user to another variant.
+type VariantHash string
+
+// The variant hashes.
+const (
+	// VariantHashDefault (the field absent) is the seed-compatible rule: the
+	// salted bucket under status percentage, the plain bucket otherwise.
+	VariantHashDefault VariantHash = ""
+	// VariantHashPlain assigns variants by the plain [Bucket] under every
+	// status. Under status percentage the rollout gate then uses the salted
+	// [RolloutBucket], so that who is rolled in stays independent of the
+	// variant they get.
+	VariantHashPlain VariantHash = "plain"
+	// VariantHashSalted assigns variants by the salted [VariantBucket] under
+	// every status; the rollout gate uses the plain [Bucket].
+	VariantHashSalted VariantHash = "salted"
+)
 
 // Rule compares one attribute of the evaluation context with a value.
 type Rule struct {
@@ -169,6 +192,7 @@ type flagJSON struct {
 	MatchTypeCamel     string         `json:"matchType"`
 	Variants           Variants       `json:"variants"`
 	Metadata           map[string]any `json:"metadata"`
+	VariantHash        VariantHash    `json:"variant_hash"`
 	Version            int64          `json:"version"`
 }
 
@@ -205,6 +229,7 @@ func (f *Flag) UnmarshalJSON(b []byte) error {
 		MatchType:     firstNonEmpty(w.MatchType, w.MatchTypeCamel),
 		Variants:      w.Variants,
 		Metadata:      w.Metadata,
+		VariantHash:   w.VariantHash,
 		Version:       w.Version,
 	}
 	return nil

@@ -31,7 +31,7 @@ func encodeHash(f *Flag) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	return []string{
+	h := []string{
 		"name", f.Key,
 		"status", string(f.Status),
 		"description", f.Description,
@@ -40,7 +40,13 @@ func encodeHash(f *Flag) ([]string, error) {
 		"allowed_groups", string(groups),
 		"variants", f.Variants.objectJSON(),
 		"metadata", string(metaJSON),
-	}, nil
+	}
+	// Only when set: a flag that never went on a plan keeps the seed's exact
+	// hash (the seed's managers know no such field and ignore it).
+	if f.VariantHash != VariantHashDefault {
+		h = append(h, "variant_hash", string(f.VariantHash))
+	}
+	return h, nil
 }
 
 // encodeRules returns the rules hash, or nil when the flag has no rules (the
@@ -76,6 +82,9 @@ func decodeHash(name string, data, rules map[string]string) (*Flag, error) {
 		Key:         name,
 		Status:      Status(data["status"]),
 		Description: data["description"],
+		// An unknown value is served by the default rule and reported by
+		// Flag.Problem, like any value the API would refuse.
+		VariantHash: VariantHash(data["variant_hash"]),
 	}
 	if n := data["name"]; n != "" && n != name {
 		return nil, fmt.Errorf("hash for %q holds name %q", name, n)

@@ -108,6 +108,12 @@ const maxRetries = 10
 // seed's create_rollout leaves the flag alone until the first advance; starting
 // the plan where it says it starts is what its users expect.) A plan the flag
 // already has is replaced.
+//
+// Status percentage would switch the seed's variant draw from the plain to the
+// salted bucket and move users who already saw a variant to another one, so
+// the flag's variant_hash is recorded first (unless it has one): "plain" for a
+// flag with variants that is not yet at percentage, "salted" for one that is
+// (see pinVariantHash). No user then changes variant while the plan moves.
 func (s *Store) CreateRollout(ctx context.Context, key string, stages []Stage) (*Rollout, *Flag, error) {
 	if err := validateStages(stages); err != nil {
 		return nil, nil, err
@@ -168,6 +174,9 @@ func (s *Store) moveRollout(ctx context.Context, key string, step func(*Rollout)
 			return nil, nil, err
 		}
 		nf := next.Stages[next.CurrentStage].apply(f)
+		if nf.VariantHash == VariantHashDefault {
+			nf.VariantHash = pinVariantHash(f, !needPlan)
+		}
 		nf.Status = StatusPercentage
 		if next.Status == RolloutDisabled {
 			nf.Status = StatusDisabled
@@ -182,4 +191,26 @@ func (s *Store) moveRollout(ctx context.Context, key string, step func(*Rollout)
 		return next, stored, nil
 	}
 	return nil, nil, fmt.Errorf("rollout of %q: %w %d times in a row", key, ErrConflict, maxRetries)
+}
+
+// pinVariantHash is the variant_hash that keeps every user on the variant the
+// flag gives them now, for a flag that has none recorded and is about to be
+// set to status percentage by a plan.
+func pinVariantHash(f *Flag, creating bool) VariantHash {
+	switch {
+	case f.Status == StatusPercentage:
+		// Already on the salted draw: record it, so that a later status
+		// change (the plan done, the flag set to enabled) keeps it too.
+		return VariantHashSalted
+	case f.Status == StatusDisabled && !creating:
+		// A plan written before variant_hash existed, rolled back to
+		// disabled: its stages ran on the seed's rule, which status
+		// percentage brings back. Leave it so.
+		return VariantHashDefault
+	case len(f.Variants) > 0:
+		// enabled or targeted (or disabled at creation): users got, or
+		// will get, the plain draw; keep it under percentage.
+		return VariantHashPlain
+	}
+	return VariantHashDefault // no variants: nothing to keep
 }

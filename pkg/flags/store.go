@@ -128,17 +128,26 @@ func (s *Store) All(ctx context.Context) (flags []*Flag, broken []*LoadError, er
 }
 
 // putScript replaces a flag atomically. KEYS: data, rules, set, rollout.
-// ARGV[1] is a JSON spec (see putSpec). It returns the new version, or an error
-// reply "CONFLICT <current>" when the expected version does not match.
+// ARGV[1] is a JSON spec (see putSpec). It returns {new version, variant_hash
+// as stored ("" if none)}, or an error reply "CONFLICT <current>" when the
+// expected version does not match. With keep_hash, the stored variant_hash
+// survives the replacement, read and written in the same atomic step.
 var putScript = redis.NewScript(`
 local spec = cjson.decode(ARGV[1])
 local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0') or 0
 if spec.expect >= 0 and cur ~= spec.expect then
   return redis.error_reply('CONFLICT ' .. cur)
 end
+local kept = false
+if spec.keep_hash then
+  kept = redis.call('HGET', KEYS[1], 'variant_hash')
+end
 local v = cur + 1
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', tostring(v), unpack(spec.data))
+if kept then
+  redis.call('HSET', KEYS[1], 'variant_hash', kept)
+end
 redis.call('DEL', KEYS[2])
 if #spec.rules > 0 then
   redis.call('HSET', KEYS[2], unpack(spec.rules))
@@ -148,7 +157,7 @@ if #spec.rollout > 0 then
 end
 redis.call('SADD', KEYS[3], spec.name)
 redis.call('PUBLISH', spec.channel, spec.notice)
-return v
+return {v, kept or ''}
 `)
 
 type putSpec struct {
@@ -157,13 +166,22 @@ type putSpec struct {
 	Data    []string `json:"data"`
 	Rules   []string `json:"rules"`
 	Rollout []string `json:"rollout"` // fields to set on the rollout plan in the same step
-	Channel string   `json:"channel"`
-	Notice  string   `json:"notice"`
+	// KeepHash: the flag names no variant_hash, so the stored one stays.
+	KeepHash bool   `json:"keep_hash"`
+	Channel  string `json:"channel"`
+	Notice   string `json:"notice"`
 }
 
 // Put validates and writes a flag, replacing any flag with its key. The version
 // in f is ignored: the stored version goes up by one. It returns the flag as
 // stored, prepared for evaluation.
+//
+// One field is not replaced unless f sets it: a flag without VariantHash keeps
+// the stored one, whatever else changes. The field records which bucket users
+// got their variant from (a rollout plan sets it); a writer that does not know
+// of it (the seed's managers, a dashboard, a hand-written body) must not move
+// users between variants by rewriting the flag. If the variants themselves
+// change, keeping the hash still moves the fewest users. To change it, name it.
 func (s *Store) Put(ctx context.Context, f *Flag) (*Flag, error) {
 	return s.put(ctx, f, -1, nil)
 }
@@ -193,21 +211,37 @@ func (s *Store) put(ctx context.Context, f *Flag, expect int64, rollout []string
 	notice, _ := json.Marshal(Change{Action: "update", Flag: f.Key})
 	spec, err := json.Marshal(putSpec{
 		Name: f.Key, Expect: expect, Data: data, Rules: nonNil(rules), Rollout: nonNil(rollout),
-		Channel: s.keys.channel, Notice: string(notice),
+		KeepHash: f.VariantHash == VariantHashDefault,
+		Channel:  s.keys.channel, Notice: string(notice),
 	})
 	if err != nil {
 		return nil, err
 	}
 	keys := []string{s.keys.dataKey(f.Key), s.keys.rulesKey(f.Key), s.keys.set, s.keys.rolloutKey(f.Key)}
-	v, err := putScript.Run(ctx, s.rdb, keys, spec).Int64()
+	res, err := putScript.Run(ctx, s.rdb, keys, spec).Slice()
 	if err != nil {
 		if cur, ok := strings.CutPrefix(err.Error(), "CONFLICT "); ok {
 			return nil, fmt.Errorf("write flag %q: %w (expected version %d, stored %s)", f.Key, ErrConflict, expect, cur)
 		}
 		return nil, fmt.Errorf("write flag %q: %w", f.Key, err)
 	}
+	var v int64
+	var kept string
+	ok := len(res) == 2
+	if ok {
+		v, ok = res[0].(int64)
+	}
+	if ok {
+		kept, ok = res[1].(string)
+	}
+	if !ok {
+		return nil, fmt.Errorf("write flag %q: unexpected reply %v", f.Key, res)
+	}
 	out := *f
 	out.Version = v
+	if f.VariantHash == VariantHashDefault {
+		out.VariantHash = VariantHash(kept)
+	}
 	out.prep = nil
 	return out.Prepare(), nil
 }

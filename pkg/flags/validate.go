@@ -99,7 +99,18 @@ func (f *Flag) Validate() error {
 			return err
 		}
 	}
+	if err := f.VariantHash.validate(); err != nil {
+		return err
+	}
 	return f.Variants.validate()
+}
+
+func (h VariantHash) validate() error {
+	switch h {
+	case VariantHashDefault, VariantHashPlain, VariantHashSalted:
+		return nil
+	}
+	return &FieldError{"variant_hash", fmt.Sprintf("%q is not plain or salted (or absent: salted under status percentage, plain otherwise)", string(h))}
 }
 
 func checkPercentage(p float64) error {
