@@ -12,7 +12,12 @@ FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download && go mod verify
-COPY . .
+# The Go sources only, not the whole context: a .env or a tokens file beside
+# docker-compose.yml (see there) must not reach an image layer.
+COPY cmd ./cmd
+COPY internal ./internal
+COPY pkg ./pkg
+COPY migrations ./migrations
 # Set by BuildKit for the platform being built; empty (the build host's
 # architecture) with the classic builder.
 ARG TARGETOS

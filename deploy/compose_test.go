@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,8 +63,12 @@ var minGrace = map[string]time.Duration{
 
 // TestCompose checks every flagstream service of docker-compose.yml against
 // the binary it runs, built here from ./cmd/...
+//
+// It checks the configuration as deployed, with the credential variables set
+// (realVars): with the committed defaults the services refuse to start
+// (TestComposeRefusesExamples).
 func TestCompose(t *testing.T) {
-	cf := loadCompose(t)
+	cf := loadCompose(t, realVars(t))
 	bins := buildBinaries(t)
 
 	var flagstream []string
@@ -86,9 +92,134 @@ func TestCompose(t *testing.T) {
 			t.Errorf("no service runs %s", want)
 		}
 	}
+	defaults := loadCompose(t, nil)
 	for _, name := range flagstream {
-		t.Run(name, func(t *testing.T) { checkService(t, cf, name, bins) })
+		t.Run(name, func(t *testing.T) {
+			checkService(t, cf, name, bins)
+			checkRefusesExamples(t, defaults, name, bins)
+		})
 	}
+}
+
+// checkRefusesExamples runs a service with the compose file's committed
+// defaults (example tokens, demo passwords) on a wildcard address, as its
+// container does: it must exit at once, naming the example. With tokens of
+// one's own but the demo passwords, it must still refuse, naming the URL.
+func checkRefusesExamples(t *testing.T, cf composeFileT, name, bins string) {
+	s := cf.Services[name]
+	bin := binaryOf(s)
+	var tokensSecret string
+	for _, m := range s.Secrets {
+		source, target := secretMount(m)
+		if target == s.Environment["FLAGSTREAM_TOKENS_FILE"] {
+			tokensSecret = hostPath(cf.Secrets[source].File)
+		}
+	}
+	if tokensSecret == "" {
+		t.Fatalf("no tokens secret mounted at FLAGSTREAM_TOKENS_FILE")
+	}
+	realTokens := realVars(t)["TOKENS_FILE"]
+	for _, tc := range []struct {
+		tokens string
+		want   []string // one of them in the refusal
+	}{
+		{tokensSecret, []string{"example token"}},
+		{realTokens, []string{"redis-url", "nats-url", "clickhouse-dsn"}},
+	} {
+		vars := []string{"FLAGSTREAM_HTTP_ADDR=0.0.0.0:" + strconv.Itoa(testenv.FreePort(t)), "FLAGSTREAM_TOKENS_FILE=" + tc.tokens}
+		for k, v := range s.Environment {
+			if k != "FLAGSTREAM_HTTP_ADDR" && k != "FLAGSTREAM_TOKENS_FILE" {
+				vars = append(vars, k+"="+v)
+			}
+		}
+		_, stderr, code := runBinary(t, filepath.Join(bins, bin), s.Command[1:], vars)
+		named := slices.ContainsFunc(tc.want, func(w string) bool { return strings.Contains(stderr, w) })
+		if code != 1 || !named || !strings.Contains(stderr, "example") {
+			t.Errorf("with the committed defaults and tokens %s: exit %d, stderr %q; want exit 1 refusing an example credential (%s)",
+				tc.tokens, code, stderr, strings.Join(tc.want, " or "))
+		}
+	}
+}
+
+// TestComposeAuth: Redis and NATS require a password, every service's URL
+// carries the one its server requires, and all of them come from the
+// credential variables: with none set they are the committed demo values
+// (which the services recognise as examples), with them set none is.
+func TestComposeAuth(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		example bool
+	}{{"defaults", nil, true}, {"set", realVars(t), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cf := loadCompose(t, tc.vars)
+			passwords := map[string]string{} // what each server requires, by what it is
+			for _, name := range sortedKeys(cf.Services) {
+				s := cf.Services[name]
+				if s.Build == nil {
+					continue
+				}
+				for _, k := range []string{"FLAGSTREAM_REDIS_URL", "FLAGSTREAM_NATS_URL", "FLAGSTREAM_CLICKHOUSE_DSN"} {
+					for _, raw := range strings.Split(s.Environment[k], ",") {
+						if raw == "" {
+							continue
+						}
+						u, err := url.Parse(strings.TrimSpace(raw))
+						if err != nil {
+							t.Errorf("%s %s: not a URL", name, k)
+							continue
+						}
+						dep := cf.Services[u.Hostname()]
+						pass, _ := u.User.Password()
+						switch k {
+						case "FLAGSTREAM_REDIS_URL":
+							want := flagValue(dep.Command, "--requirepass")
+							if want == "" {
+								t.Errorf("service %s: redis-server without --requirepass: Redis open to the compose network", u.Hostname())
+							} else if pass != want {
+								t.Errorf("%s %s: the password is not the one %s requires", name, k, u.Hostname())
+							}
+							if dep.Environment["REDISCLI_AUTH"] != want {
+								t.Errorf("service %s: REDISCLI_AUTH (for the healthcheck's redis-cli) is not its --requirepass", u.Hostname())
+							}
+							passwords["redis"] = want
+						case "FLAGSTREAM_NATS_URL":
+							user, want := flagValue(dep.Command, "--user"), flagValue(dep.Command, "--pass")
+							if user == "" || want == "" {
+								t.Errorf("service %s: nats-server without --user and --pass: NATS open to the compose network", u.Hostname())
+							} else if u.User.Username() != user || pass != want {
+								t.Errorf("%s %s: user or password is not the one %s requires", name, k, u.Hostname())
+							}
+							passwords["nats"] = want
+						case "FLAGSTREAM_CLICKHOUSE_DSN": // the user is checked by TestCompose
+							passwords["clickhouse"] = dep.Environment["CLICKHOUSE_PASSWORD"]
+						}
+					}
+				}
+			}
+			for _, dep := range []string{"redis", "nats", "clickhouse"} {
+				pw, ok := passwords[dep]
+				if !ok {
+					t.Errorf("no service reaches %s", dep)
+					continue
+				}
+				if _, isExample := config.ExampleSecret(pw); isExample != tc.example {
+					t.Errorf("%s's password: recognised as a committed example = %v, want %v (internal/config's list must hold the compose file's demo passwords)",
+						dep, isExample, tc.example)
+				}
+			}
+		})
+	}
+}
+
+// flagValue returns the argument after name in a command, "" if absent.
+func flagValue(cmd []string, name string) string {
+	for i := 0; i+1 < len(cmd); i++ {
+		if cmd[i] == name {
+			return cmd[i+1]
+		}
+	}
+	return ""
 }
 
 func checkService(t *testing.T, cf composeFileT, name string, bins string) {
@@ -223,7 +354,7 @@ func checkTokens(t *testing.T, cf composeFileT, s service, addr string) {
 			t.Errorf("secret %s: not defined with a file in the top-level secrets", source)
 			return
 		}
-		tokens, err := httpapi.LoadTokens(filepath.Join(repoRoot, sec.File))
+		tokens, err := httpapi.LoadTokens(hostPath(sec.File))
 		if err != nil {
 			t.Errorf("secret %s: %v", source, err)
 			return
@@ -365,7 +496,7 @@ func TestDockerfile(t *testing.T) {
 // TestComposeSecrets: every secret's file exists.
 func TestComposeSecrets(t *testing.T) {
 	t.Parallel()
-	cf := loadCompose(t)
+	cf := loadCompose(t, nil)
 	if len(cf.Secrets) == 0 {
 		t.Error("no secrets: the tokens file should be one")
 	}
@@ -374,7 +505,7 @@ func TestComposeSecrets(t *testing.T) {
 			t.Errorf("secret %s: no file", name)
 			continue
 		}
-		if st, err := os.Stat(filepath.Join(repoRoot, s.File)); err != nil || !st.Mode().IsRegular() {
+		if st, err := os.Stat(hostPath(s.File)); err != nil || !st.Mode().IsRegular() {
 			t.Errorf("secret %s: file %s: %v", name, s.File, err)
 		}
 	}
@@ -499,20 +630,86 @@ func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func loadCompose(t *testing.T) composeFileT {
+// loadCompose reads the compose file with its ${VAR:-default} variables
+// replaced as docker-compose does: by vars[VAR] when set, else the default.
+func loadCompose(t *testing.T, vars map[string]string) composeFileT {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, composeFile))
 	if err != nil {
 		t.Fatal(err)
 	}
+	text, err := interpolate(string(raw), vars)
+	if err != nil {
+		t.Fatalf("%s: %v", composeFile, err)
+	}
 	var cf composeFileT
-	if err := yaml.Unmarshal(raw, &cf); err != nil {
+	if err := yaml.Unmarshal([]byte(text), &cf); err != nil {
 		t.Fatalf("%s: %v", composeFile, err)
 	}
 	if len(cf.Services) == 0 {
 		t.Fatalf("%s: no services", composeFile)
 	}
 	return cf
+}
+
+var variable = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-[^}]*)?\}|\$[A-Za-z_{]`)
+
+// interpolate replaces ${VAR:-default} and ${VAR-default} by vars[VAR] or
+// the default, and $$ by $. Every variable must have a default, so that a
+// fresh clone's `docker-compose config` is complete without an environment.
+// Comment lines are left alone, as YAML drops them.
+func interpolate(text string, vars map[string]string) (string, error) {
+	var errs []string
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		lines[i] = variable.ReplaceAllStringFunc(line, func(m string) string {
+			if m == "$$" {
+				return "$"
+			}
+			sm := variable.FindStringSubmatch(m)
+			if sm[1] == "" || sm[2] == "" {
+				errs = append(errs, fmt.Sprintf("line %d: %s: give every variable a default (${VAR:-default})", i+1, m))
+				return m
+			}
+			if v, ok := vars[sm[1]]; ok && (v != "" || !strings.HasPrefix(sm[2], ":")) {
+				return v
+			}
+			_, def, _ := strings.Cut(sm[2], "-")
+			return def
+		})
+	}
+	if len(errs) > 0 {
+		return "", errors.New(strings.Join(errs, "; "))
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// hostPath is a compose file path (a secret's file) on this host.
+func hostPath(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(repoRoot, p)
+}
+
+// realVars are credential variables as an operator sets them (see the
+// compose file's header): fresh passwords and a tokens file of one's own.
+func realVars(t *testing.T) map[string]string {
+	t.Helper()
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	content := "admin " + strings.Repeat("a1", 20) + "\nread " + strings.Repeat("r2", 20) + "\n"
+	if err := os.WriteFile(tokens, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"REDIS_PASSWORD":      "redis-pw-0123456789abcdef",
+		"NATS_PASSWORD":       "nats-pw-0123456789abcdef",
+		"CLICKHOUSE_PASSWORD": "ch-pw-0123456789abcdef",
+		"TOKENS_FILE":         tokens,
+	}
 }
 
 // binaryOf is the binary a service's command runs.
