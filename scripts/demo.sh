@@ -133,8 +133,8 @@ up() {
 	export FLAGSTREAM_REDIS_PREFIX=$DEMO_REDIS_PREFIX FLAGSTREAM_NATS_NAMESPACE=$DEMO_NATS_NAMESPACE
 	export FLAGSTREAM_CLICKHOUSE_DSN=${FLAGSTREAM_CLICKHOUSE_DSN%/*}/$DEMO_DATABASE
 	export FLAGSTREAM_LOG_LEVEL=${FLAGSTREAM_LOG_LEVEL:-info}
-	# A quarter of the default per-stream size: the local NATS also serves the tests.
-	export FLAGSTREAM_STREAM_MAX_BYTES=${FLAGSTREAM_STREAM_MAX_BYTES:-268435456}
+	# Room for the demo's whole run in each stream, should a consumer stop.
+	export FLAGSTREAM_STREAM_MAX_EVENTS=${FLAGSTREAM_STREAM_MAX_EVENTS:-1000000}
 	log "applying migrations"
 	bin/aggregate migrate
 	# The simulator reports each user's exposures itself, backdated to the simulated day, so

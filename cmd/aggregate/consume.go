@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -16,10 +14,6 @@ import (
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/pkg/events"
 )
-
-// consumerName is the durable consumer every aggregate instance shares:
-// JetStream hands each analytics message to one of them at a time.
-const consumerName = "aggregate"
 
 // consumer moves the analytics stream into ClickHouse. Two stages overlap:
 //
@@ -60,16 +54,12 @@ type pending struct {
 }
 
 func (c *consumer) config() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       consumerName,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.ackWait,
-		MaxDeliver:    -1, // never give up on an event: ClickHouse may be away for long
-		MaxAckPending: c.batch * (c.queue + 2),
-		// No FilterSubject: the stream holds analytics events only, and on
-		// nats-server 2.9 a filtered consumer's info stalls deliveries.
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
+	// No FilterSubject: the stream holds analytics events only, and on
+	// nats-server 2.9 a filtered consumer's info stalls deliveries.
+	cfg := events.BaseConsumerConfig(events.AnalyticsConsumer)
+	cfg.AckWait = c.ackWait
+	cfg.MaxAckPending = c.batch * (c.queue + 2)
+	return cfg
 }
 
 // run attaches the consumer, then fetches, inserts, refreshes and
@@ -187,12 +177,9 @@ func (c *consumer) take(p *pending, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	if e.ID == "" {
-		// The edge assigns ids; an event without one is identified by its
-		// bytes, which a redelivery repeats.
-		sum := sha256.Sum256(m.Data())
-		e.ID = "sha256:" + hex.EncodeToString(sum[:16])
-	}
+	// Ingest gives every event an id; one published here straight, without
+	// one, gets the id ingest would have given it.
+	events.EnsureID(&e)
 	p.msgs = append(p.msgs, m)
 	p.events = append(p.events, e)
 	p.touched.Add(&p.events[len(p.events)-1])
@@ -318,11 +305,18 @@ func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.B
 	connect.Sleep(ctx, wait)
 }
 
-// watchLag publishes the consumer's backlog as metrics.
+// watchLag publishes the consumer's backlog as metrics, and counts events
+// the analytics stream lost before the aggregator acknowledged them.
 func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	events.WatchConsumer(ctx, cons, 10*time.Second, func(info *jetstream.ConsumerInfo) {
+	var gap events.GapCounter
+	events.WatchConsumer(ctx, c.js, c.names.AnalyticsStream, cons, 10*time.Second, func(info *jetstream.ConsumerInfo, first uint64) {
 		c.metrics.lag.Set(float64(info.NumPending))
 		c.metrics.ackPending.Set(float64(info.NumAckPending))
+		if n := gap.Observe(info, first); n > 0 {
+			c.metrics.lost.Add("analytics_stream_gap", float64(n))
+			c.log.Error().Uint64("events", n).Str("stream", c.names.AnalyticsStream).
+				Msg("the analytics stream removed events the aggregator had not acknowledged: they are lost")
+		}
 	})
 }
 

@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		base.NATSCheck(),
 		m.Check("migrations"),
 		m.Check("consumer"),
+		m.lost.Check(),
 	)
 	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
 	err = g.Wait()

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/loss"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +26,8 @@ type metrics struct {
 	refreshLatency prometheus.Histogram
 	batchLatency   prometheus.Histogram
 	requests       *prometheus.HistogramVec
+
+	lost *loss.Metric
 
 	*httpapi.States // last outcome of the consumer and of the migrations, for /readyz
 }
@@ -66,5 +69,6 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.eventsIn, m.invalid, m.redeliveries, m.rowsInserted, m.acked, m.pairsRefreshed, m.failures,
 		m.held, m.lag, m.ackPending, m.insertLatency, m.refreshLatency, m.batchLatency, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.lost = loss.New(m.registry, "analytics_stream_gap")
 	return m
 }

@@ -108,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		base.NATSCheck(),
 		httpapi.Check{Name: "flags", Fn: func(context.Context) error { return a.loaded() }},
+		m.lost.Check(),
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/flagstream/flagstream/internal/loss"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
 )
@@ -20,6 +21,7 @@ type metrics struct {
 	latency     prometheus.Histogram
 	problems    prometheus.Counter
 
+	lost        *loss.Metric
 	dropLogMu   sync.Mutex
 	dropLogNext time.Time
 	dropSince   int
@@ -44,6 +46,7 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.evaluations, m.latency, m.problems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.lost = loss.New(m.registry, "exposures_dropped")
 	return m
 }
 
@@ -94,6 +97,7 @@ func (m *metrics) problem(log zerolog.Logger) func(string, error) {
 // dropped logs overflow at most once every 10 s, with the count since the last line.
 func (m *metrics) dropped(log zerolog.Logger) func(int) {
 	return func(n int) {
+		m.lost.Add("exposures_dropped", float64(n))
 		m.dropLogMu.Lock()
 		m.dropSince += n
 		now := time.Now()

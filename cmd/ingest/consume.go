@@ -21,10 +21,6 @@ const (
 	attributionDelay = 2 * time.Second
 )
 
-// consumerName is the durable consumer every ingest instance shares: JetStream
-// hands each raw message to one of them at a time.
-const consumerName = "ingest"
-
 // consumer moves raw events into the live counters and on to the analytics
 // stream. A raw message is acknowledged only after its event is counted in
 // Redis and its forward acknowledged by JetStream; until then it is
@@ -43,17 +39,13 @@ type consumer struct {
 }
 
 func (c *consumer) config() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       consumerName,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.ackWait,
-		MaxDeliver:    -1, // never give up on an event: Redis or NATS may be away for long
-		MaxAckPending: c.batch * c.workers * 4,
-		// No FilterSubject: the stream holds raw events only, and on
-		// nats-server 2.9 a filtered consumer's info (the lag metric) scans
-		// the stream and stalls deliveries meanwhile.
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
+	// No FilterSubject: the stream holds raw events only, and on
+	// nats-server 2.9 a filtered consumer's info (the lag metric) scans the
+	// stream and stalls deliveries meanwhile.
+	cfg := events.BaseConsumerConfig(events.RawConsumer)
+	cfg.AckWait = c.ackWait
+	cfg.MaxAckPending = c.batch * c.workers * 4
+	return cfg
 }
 
 // run waits for the stream, then runs the workers until ctx ends. Each
@@ -85,6 +77,7 @@ func (c *consumer) run(ctx context.Context) error {
 		}()
 	}
 	go c.watchLag(ctx, cons)
+	go c.sweep(ctx)
 	for range c.workers {
 		<-done
 	}
@@ -159,9 +152,13 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 		err := e.UnmarshalJSON(m.Data())
 		if err == nil {
 			// Raw events were validated where they entered; the time window is
-			// not checked again, so a backlog drained late still counts.
+			// not checked again, so a backlog drained late still reaches the
+			// report (the live counters take it only within their window).
 			err = e.Validate(e.TS, c.window)
 		}
+		// A publisher not ours may send none: the id comes from the content,
+		// the same one the aggregator would give it.
+		events.EnsureID(&e)
 		if err != nil {
 			// A message no ingest can ever read: terminate it rather than
 			// redeliver it forever.
@@ -194,6 +191,10 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 			c.metrics.dedupHits.Inc()
 		case live.Held:
 			c.metrics.held.Inc()
+		case live.ReportOnly:
+			c.metrics.reportOnly.WithLabelValues("older_than_window").Inc()
+		case live.Archived:
+			c.metrics.reportOnly.WithLabelValues("archived").Inc()
 		case live.Unattributed:
 			if md, err := keep[i].Metadata(); err == nil && md.NumDelivered < attributionTries {
 				_ = keep[i].NakWithDelay(attributionDelay)
@@ -256,10 +257,37 @@ func (c *consumer) nakAll(msgs []jetstream.Msg) {
 	}
 }
 
-// watchLag publishes the consumer's backlog as metrics.
+// watchLag publishes the consumer's backlog as metrics, and counts events
+// the raw stream lost before ingest acknowledged them.
 func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	events.WatchConsumer(ctx, cons, 10*time.Second, func(info *jetstream.ConsumerInfo) {
+	var gap events.GapCounter
+	events.WatchConsumer(ctx, c.js, c.names.RawStream, cons, 10*time.Second, func(info *jetstream.ConsumerInfo, first uint64) {
 		c.metrics.lag.Set(float64(info.NumPending))
 		c.metrics.ackPending.Set(float64(info.NumAckPending))
+		if n := gap.Observe(info, first); n > 0 {
+			c.metrics.lost.Add("raw_stream_gap", float64(n))
+			c.log.Error().Uint64("events", n).Str("stream", c.names.RawStream).
+				Msg("the raw stream removed events ingest had not acknowledged: they are lost")
+		}
 	})
+}
+
+// sweep counts the conversions held past their deadline, every minute, and
+// publishes how many the live counters lost that way.
+func (c *consumer) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := c.counters.SweepHeld(ctx, time.Now()); err == nil && n > 0 {
+			c.log.Warn().Int64("conversions", n).Msg("held conversions expired: their users' exposures never reached the live counters (the report counts them if the exposure is in ClickHouse)")
+		}
+		if n, err := c.counters.HeldExpired(ctx); err == nil {
+			c.metrics.lost.Set("held_expired", float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

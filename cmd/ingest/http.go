@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/internal/live"
@@ -49,16 +51,22 @@ type invalidEvent struct {
 	Reason string `json:"reason"`
 }
 
+// postResponse is every answer to a batch that could be read, 503 included:
+// the ids are those of the valid events, in order, whether or not they were
+// stored, so that a sender resends exactly those ids after a 503.
 type postResponse struct {
+	Error    string         `json:"error,omitempty"`   // on a 503: "unavailable"
+	Message  string         `json:"message,omitempty"` // on a 503: why, and when to retry
 	Accepted int            `json:"accepted"`
 	Invalid  []invalidEvent `json:"invalid"`
-	IDs      []string       `json:"ids"` // of the accepted events, in order: resend with them to stay idempotent
+	IDs      []string       `json:"ids"`
 }
 
 // postEvents accepts a JSON array or NDJSON of events. It answers 202 only
 // after every valid event is stored in the raw stream; if any could not be,
-// 503 with Retry-After, so a sender never believes a lost event was taken (a
-// resend is safe: events keep their ids and JetStream and Redis dedup them).
+// 503 with Retry-After and the ids (accepted 0), so a sender never believes
+// a lost event was taken. A resend with those ids is always safe: what was
+// stored counts once (Redis and ClickHouse dedup by user and id).
 func (a *api) postEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := http.MaxBytesReader(w, r.Body, eventsBodyLimit)
@@ -76,7 +84,15 @@ func (a *api) postEvents() http.Handler {
 			resp.IDs[i] = valid[i].ID
 		}
 		if err := a.publish(r.Context(), valid); err != nil {
-			httpapi.WriteError(w, r, fmt.Errorf("%w: store events in the raw stream: %w", httpapi.ErrUnavailable, err))
+			zerolog.Ctx(r.Context()).Error().Err(err).Int("events", len(valid)).Msg("cannot store events in the raw stream")
+			resp.Error, resp.Accepted, resp.Message = "unavailable", 0, "the events could not be stored; resend them with these ids after Retry-After seconds"
+			w.Header().Set("Retry-After", "1")
+			if streamFull(err) {
+				a.metrics.refused.Inc()
+				resp.Message = "the raw stream is full (a consumer is behind); resend these events with these ids after Retry-After seconds"
+				w.Header().Set("Retry-After", "5")
+			}
+			httpapi.WriteJSON(w, http.StatusServiceUnavailable, resp)
 			return
 		}
 		for i := range valid {
@@ -88,6 +104,13 @@ func (a *api) postEvents() http.Handler {
 		}
 		httpapi.WriteJSON(w, status, resp)
 	})
+}
+
+// streamFull tells a publish refused because the stream reached its limits
+// (interest retention with DiscardNew: its consumer is behind).
+func streamFull(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "maximum bytes exceeded") || strings.Contains(msg, "maximum messages exceeded")
 }
 
 // batchErr maps DecodeBatch's whole-batch errors: a body over the limit is a

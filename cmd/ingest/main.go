@@ -24,22 +24,35 @@ import (
 
 func main() { service.Main("ingest", run) }
 
+// liveFlags registers the lifetimes of the live counters' keys.
+func liveFlags(fs *flag.FlagSet, o *live.Options) {
+	fs.DurationVar(&o.Window, "dedup-window", live.DefaultWindow, "the live counters take events whose ts is at most this old (older ones go to the report only, counted in flagstream_ingest_events_report_only_total); each event's dedup marker outlives it, so no resend counts twice")
+	fs.DurationVar(&o.Retention, "live-retention", live.DefaultRetention, "per-day live counters expire this long after their day")
+	fs.DurationVar(&o.UserTTL, "user-ttl", live.DefaultUserTTL, "per-user live state (a user's experiments, an experiment's assignments) expires this long after its last write")
+}
+
 type options struct {
-	batch       int
-	workers     int
-	dedupWindow time.Duration
-	maxPast     time.Duration
-	maxFuture   time.Duration
-	ackWait     time.Duration
-	pprofAddr   string
+	batch     int
+	workers   int
+	live      live.Options
+	maxPast   time.Duration
+	maxFuture time.Duration
+	ackWait   time.Duration
+	pprofAddr string
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "archive", "rebuild-live":
+			return runTool(ctx, args[0], args[1:], getenv, out)
+		}
+	}
 	var o options
 	cfg, err := config.Parse("ingest", args, getenv, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.batch, "batch", 500, "raw events fetched and counted per batch")
 		fs.IntVar(&o.workers, "workers", 8, "batches in flight at once (overlapping Redis and NATS round trips)")
-		fs.DurationVar(&o.dedupWindow, "dedup-window", live.DefaultDedupWindow, "how long an event's dedup marker lives in Redis; must outlast the longest outage")
+		liveFlags(fs, &o.live)
 		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
 		fs.DurationVar(&o.maxFuture, "max-event-future", 10*time.Minute, "newest ts accepted over HTTP (clock skew)")
 		fs.DurationVar(&o.ackWait, "ack-wait", 30*time.Second, "time a fetched raw event may stay unacknowledged before JetStream redelivers it")
@@ -50,6 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	if o.batch < 1 || o.workers < 1 {
 		return errors.New("batch and workers must be at least 1")
+	}
+	if err := o.live.Validate(); err != nil {
+		return err
 	}
 	base, err := service.Setup("ingest", cfg, out, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
@@ -63,7 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	defer rdb.Close()
 	m := newMetrics()
-	counters := live.New(rdb, cfg.RedisPrefix, o.dedupWindow)
+	counters := live.New(rdb, cfg.RedisPrefix, o.live)
 	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}
 	c := &consumer{js: js, names: names, counters: counters, metrics: m, log: log,
 		batch: o.batch, workers: o.workers, window: window, ackWait: o.ackWait}
@@ -92,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		httpapi.Check{Name: "redis", Fn: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		base.NATSCheck(),
 		m.Check("consumer"),
+		m.lost.Check(),
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })

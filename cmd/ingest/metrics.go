@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/loss"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +19,9 @@ type metrics struct {
 	dedupHits    prometheus.Counter
 	unattributed prometheus.Counter
 	held         prometheus.Counter
+	reportOnly   *prometheus.CounterVec
+	refused      prometheus.Counter
+	lost         *loss.Metric
 	lag          prometheus.Gauge
 	ackPending   prometheus.Gauge
 	redisLatency prometheus.Histogram
@@ -47,6 +51,10 @@ func newMetrics() *metrics {
 			Help: "Conversions of users exposed to no experiment: counted nowhere, as in the seed."}),
 		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_held_total",
 			Help: "Conversions that arrived before their user's exposure, held in Redis until it comes (up to an hour)."}),
+		reportOnly: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_report_only_total",
+			Help: "Events forwarded to the report but not counted live: older than --dedup-window, or of an archived experiment."}, []string{"reason"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_batches_refused_full_total",
+			Help: "POST /v1/events answered 503 because the raw stream was full (its consumer is behind)."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_pending",
 			Help: "Raw messages not yet delivered to any ingest (the backlog)."}),
 		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_ack_pending",
@@ -55,7 +63,9 @@ func newMetrics() *metrics {
 		natsLatency:  lat("flagstream_ingest_forward_seconds", "Time to forward one batch and receive its acknowledgements."),
 		States:       httpapi.NewStates(map[string]error{"consumer": errors.New("not attached yet")}),
 	}
+	m.lost = loss.New(m.registry, "raw_stream_gap", "held_expired")
 	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.invalid, m.redeliveries, m.dedupHits, m.unattributed, m.held,
+		m.reportOnly, m.refused,
 		m.lag, m.ackPending, m.redisLatency, m.natsLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

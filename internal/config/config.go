@@ -37,9 +37,9 @@ type Config struct {
 	RedisPrefix string
 	// NATSNamespace prefixes stream and subject names (see events.NewNames).
 	NATSNamespace string
-	// StreamMaxBytes bounds each JetStream stream (0: the events package's
-	// default); JetStream reserves it on the server when a stream is made.
-	StreamMaxBytes int64
+	// StreamMaxEvents bounds each JetStream stream (0: the events package's
+	// default); a full stream refuses new events.
+	StreamMaxEvents int64
 	// StreamDedupWindow is JetStream's Nats-Msg-Id window on both streams
 	// (0: the events package's default). Exactness never rests on it; tests
 	// shorten it so that a resend reaches the Redis and ClickHouse dedup.
@@ -49,8 +49,8 @@ type Config struct {
 // StreamLimits are the JetStream stream limits this configuration asks for.
 func (c Config) StreamLimits() events.StreamLimits {
 	l := events.DefaultStreamLimits()
-	if c.StreamMaxBytes > 0 {
-		l.MaxBytes = c.StreamMaxBytes
+	if c.StreamMaxEvents > 0 {
+		l.MaxEvents = c.StreamMaxEvents
 	}
 	if c.StreamDedupWindow > 0 {
 		l.Duplicates = c.StreamDedupWindow
@@ -95,7 +95,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of 'scope token' lines; without it the service listens on loopback only")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
 	fs.StringVar(&c.NATSNamespace, "nats-namespace", "", "prefix for NATS stream and subject names (empty: FLAGSTREAM_RAW, flagstream.raw.>, ...)")
-	fs.Int64Var(&c.StreamMaxBytes, "stream-max-bytes", 0, "bytes each JetStream stream keeps, reserved on the server (0: 1 GiB)")
+	fs.Int64Var(&c.StreamMaxEvents, "stream-max-events", 0, "messages each JetStream stream holds before it refuses new ones until its consumer catches up (0: 3,500,000, about 1 GiB)")
 	fs.DurationVar(&c.StreamDedupWindow, "stream-dedup-window", 0, "JetStream's message-id dedup window on both streams, at least 1s (0: 2m)")
 	fs.Var(levelValue{&c.LogLevel}, "log-level", "log `level`: trace, debug, info, warn or error")
 	if extra != nil {

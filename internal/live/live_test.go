@@ -16,7 +16,13 @@ import (
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-var day1 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+// day1 is yesterday at 10:00 UTC, fixed once for the test binary: within the
+// tests' window, and its next day is today.
+var (
+	day1  = time.Now().UTC().Truncate(24 * time.Hour).Add(-14 * time.Hour)
+	date1 = day1.Format(time.DateOnly)
+	date2 = day1.Add(24 * time.Hour).Format(time.DateOnly)
+)
 
 func exposure(id, exp, variant, user string, ts time.Time) events.Event {
 	return events.Event{ID: id, Type: events.TypeExposure, Experiment: exp, Variant: variant, UserID: user, TS: ts}
@@ -30,7 +36,7 @@ func f64(v float64) *float64 { return &v }
 
 func TestApplyCountsAndAttribution(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
-	c := New(rdb, prefix, time.Hour)
+	c := New(rdb, prefix, Options{Window: 72 * time.Hour})
 	ctx := context.Background()
 	batch := []events.Event{
 		exposure("e1", "pricing", "control", "alice", day1),
@@ -68,7 +74,7 @@ func TestApplyCountsAndAttribution(t *testing.T) {
 	if out, _ := c.Apply(ctx, late); !slices.Equal(out, []Status{Duplicate, Duplicate}) {
 		t.Errorf("late exposure again = %v", out)
 	}
-	r, err := c.Results(ctx, "pricing", "2026-11-24")
+	r, err := c.Results(ctx, "pricing", date1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +90,11 @@ func TestApplyCountsAndAttribution(t *testing.T) {
 	if p := r["variant_b"].Conversions["purchase"]; p.Count != 0 {
 		t.Errorf("bob's purchase is on the 25th, not the 24th: %+v", p)
 	}
-	r2, _ := c.Results(ctx, "pricing", "2026-11-25")
+	r2, _ := c.Results(ctx, "pricing", date2)
 	if len(r2) != 0 {
 		t.Errorf("the 25th has no exposures, so (as in the seed) no variants: %+v", r2)
 	}
-	rc, _ := c.Results(ctx, "checkout", "2026-11-24")
+	rc, _ := c.Results(ctx, "checkout", date1)
 	if s := rc["treatment"].Conversions["signup"]; s.Count != 1 {
 		t.Errorf("checkout signup = %+v", s)
 	}
@@ -102,7 +108,7 @@ func TestApplyCountsAndAttribution(t *testing.T) {
 // counts and value sums equal what was sent, to the cent.
 func TestApplyExactUnderDuplicates(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
-	c := New(rdb, prefix, time.Hour)
+	c := New(rdb, prefix, Options{Window: 72 * time.Hour})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sent []events.Event
@@ -142,7 +148,7 @@ func TestApplyExactUnderDuplicates(t *testing.T) {
 			}
 		}
 	}
-	r, err := c.Results(ctx, "exp", "2026-11-24")
+	r, err := c.Results(ctx, "exp", date1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +207,7 @@ func orDefault(s, d string) string {
 // counters the seed's track_exposure/track_conversion wrote, Results reads.
 func TestSeedCompatibility(t *testing.T) {
 	rdb, prefix := testenv.Redis(t)
-	c := New(rdb, prefix, time.Hour)
+	c := New(rdb, prefix, Options{Window: 72 * time.Hour})
 	ctx := context.Background()
 	batch := []events.Event{
 		exposure("1", "pricing_page_experiment", "control", "user_789", day1),
@@ -213,20 +219,20 @@ func TestSeedCompatibility(t *testing.T) {
 	if _, err := c.Apply(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	seed := seedResults(ctx, rdb, prefix, "pricing_page_experiment", "2026-11-24")
-	ours, _ := c.Results(ctx, "pricing_page_experiment", "2026-11-24")
+	seed := seedResults(ctx, rdb, prefix, "pricing_page_experiment", date1)
+	ours, _ := c.Results(ctx, "pricing_page_experiment", date1)
 	compare(t, seed, ours)
 
 	// The seed's own writes (track_exposure / track_conversion), read by us.
 	p := prefix + "experiment:legacy:"
-	rdb.HIncrBy(ctx, p+"exposures:2026-11-24", "control", 1)
-	rdb.PFAdd(ctx, p+"users:control:2026-11-24", "user_9")
+	rdb.HIncrBy(ctx, p+"exposures:"+date1, "control", 1)
+	rdb.PFAdd(ctx, p+"users:control:"+date1, "user_9")
 	rdb.HSet(ctx, p+"assignments", "user_9", "control")
-	rdb.HIncrBy(ctx, p+"conversions:signup:2026-11-24", "control", 1)
-	rdb.HIncrByFloat(ctx, p+"value:signup:2026-11-24", "control", 1.0)
-	rdb.PFAdd(ctx, p+"converters:signup:control:2026-11-24", "user_9")
-	ours, _ = c.Results(ctx, "legacy", "2026-11-24")
-	compare(t, seedResults(ctx, rdb, prefix, "legacy", "2026-11-24"), ours)
+	rdb.HIncrBy(ctx, p+"conversions:signup:"+date1, "control", 1)
+	rdb.HIncrByFloat(ctx, p+"value:signup:"+date1, "control", 1.0)
+	rdb.PFAdd(ctx, p+"converters:signup:control:"+date1, "user_9")
+	ours, _ = c.Results(ctx, "legacy", date1)
+	compare(t, seedResults(ctx, rdb, prefix, "legacy", date1), ours)
 }
 
 func compare(t *testing.T, seed map[string]map[string]any, ours map[string]VariantStats) {

@@ -5,52 +5,82 @@ import "github.com/redis/go-redis/v9"
 // applyScript applies a batch of one experiment's events.
 //
 // KEYS[1]  the experiment's assignments hash (it routes the call on a cluster;
-//
-//	every other key shares its hash tag)
+// every other key shares its hash tag)
 //
 // ARGV[1]  key base "experiment:<e>:"
-// ARGV[2]  dedup marker TTL in seconds
-// ARGV[3]  pending conversion TTL in seconds
-// then 6 values per event:
+// ARGV[2]  how long a held conversion waits for its exposure, in ms (0: hold
+// nothing, a conversion of an unassigned user is unattributed, code 5)
+// ARGV[3]  the assignments hash's life after its last write, in seconds
+// ARGV[4]  now, Unix ms
+// ARGV[5]  the safety life of a held list, in seconds (SweepHeld normally gets it first)
+// ARGV[6]  the life of the conversion_types set after its last write, in seconds
+// then 8 values per event:
 //
-//	exposure:   "E", id, variant, user, day, ""
-//	conversion: "C", id, type,    user, day, value
+//	exposure:   "E", marker, variant, user, day, "",    markers expire at, counters expire at
+//	conversion: "C", marker, type,    user, day, value, markers expire at, counters expire at
+//
+// (expiry times in Unix seconds). An event is new when its marker is new in
+// the day's marker set seen:<day>; only then do the counters change.
 //
 // A conversion of a user without an assignment yet is held in the list
-// pending:<user> (the exposure may be on its way through another worker or
+// pending:<user>, and the user in the sorted set pending_users with its
+// deadline (the exposure may be on its way through another worker or
 // instance); the exposure that assigns the user applies what is held, each
-// through its own dedup marker. Returns one status per event: 1 counted,
-// 0 duplicate, 3 held.
+// through its own marker. Every key the call writes gets its expiry once, at
+// the end. If the experiment is archived (key "archived" exists), nothing is
+// written. Returns one status per event: 1 counted, 0 duplicate, 3 held,
+// 4 archived, 5 unattributed.
 var applyScript = redis.NewScript(`
-local base, ttl, pendingTTL = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local base, pendingMs, userTTL, now, heldTTL, typesTTL = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local assignments = KEYS[1]
-local function convert(id, ctype, user, day, value, variant)
-  if not redis.call('SET', base .. 'seen:' .. id, '1', 'NX', 'EX', ttl) then
+local out = {}
+if redis.call('EXISTS', base .. 'archived') == 1 then
+  for i = 7, #ARGV, 8 do out[#out+1] = 4 end
+  return out
+end
+local expireAt = {}
+local function expire(key, at)
+  local t = tonumber(at)
+  if not expireAt[key] or expireAt[key] < t then expireAt[key] = t end
+end
+local function convert(marker, ctype, user, day, value, variant, mexp, cexp)
+  local seen = base .. 'seen:' .. day
+  expire(seen, mexp)
+  if redis.call('SADD', seen, marker) == 0 then
     return 0
   end
-  redis.call('HINCRBY', base .. 'conversions:' .. ctype .. ':' .. day, variant, 1)
-  redis.call('HINCRBYFLOAT', base .. 'value:' .. ctype .. ':' .. day, variant, value)
-  redis.call('PFADD', base .. 'converters:' .. ctype .. ':' .. variant .. ':' .. day, user)
+  local k1, k2, k3 = base .. 'conversions:' .. ctype .. ':' .. day, base .. 'value:' .. ctype .. ':' .. day, base .. 'converters:' .. ctype .. ':' .. variant .. ':' .. day
+  redis.call('HINCRBY', k1, variant, 1)
+  redis.call('HINCRBYFLOAT', k2, variant, value)
+  redis.call('PFADD', k3, user)
+  expire(k1, cexp) expire(k2, cexp) expire(k3, cexp)
   redis.call('SADD', base .. 'conversion_types', ctype)
+  redis.call('EXPIRE', base .. 'conversion_types', typesTTL)
   return 1
 end
-local out = {}
-for i = 4, #ARGV, 6 do
-  local kind, id, name, user, day, value = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+local assigned = false
+for i = 7, #ARGV, 8 do
+  local kind, marker, name, user, day, value, mexp, cexp = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7]
   if kind == 'E' then
-    if redis.call('SET', base .. 'seen:' .. id, '1', 'NX', 'EX', ttl) then
-      redis.call('HINCRBY', base .. 'exposures:' .. day, name, 1)
-      redis.call('PFADD', base .. 'users:' .. name .. ':' .. day, user)
+    local seen = base .. 'seen:' .. day
+    expire(seen, mexp)
+    if redis.call('SADD', seen, marker) == 1 then
+      local k1, k2 = base .. 'exposures:' .. day, base .. 'users:' .. name .. ':' .. day
+      redis.call('HINCRBY', k1, name, 1)
+      redis.call('PFADD', k2, user)
+      expire(k1, cexp) expire(k2, cexp)
       redis.call('HSET', assignments, user, name)
+      assigned = true
       local pk = base .. 'pending:' .. user
       local held = redis.call('LRANGE', pk, 0, -1)
       if #held > 0 then
         for _, p in ipairs(held) do
           local f = {}
           for part in string.gmatch(p, '[^\t]+') do f[#f+1] = part end
-          convert(f[1], f[2], user, f[3], f[4], name)
+          convert(f[1], f[2], user, f[3], f[4], name, f[5], f[6])
         end
         redis.call('DEL', pk)
+        redis.call('ZREM', base .. 'pending_users', user)
       end
       out[#out+1] = 1
     else
@@ -59,14 +89,48 @@ for i = 4, #ARGV, 6 do
   else
     local variant = redis.call('HGET', assignments, user)
     if variant then
-      out[#out+1] = convert(id, name, user, day, value, variant)
+      out[#out+1] = convert(marker, name, user, day, value, variant, mexp, cexp)
+    elseif pendingMs == 0 then
+      out[#out+1] = 5
     else
       local pk = base .. 'pending:' .. user
-      redis.call('RPUSH', pk, id .. '\t' .. name .. '\t' .. day .. '\t' .. value)
-      redis.call('EXPIRE', pk, pendingTTL)
+      redis.call('RPUSH', pk, marker .. '\t' .. name .. '\t' .. day .. '\t' .. value .. '\t' .. mexp .. '\t' .. cexp)
+      redis.call('EXPIRE', pk, heldTTL)
+      redis.call('ZADD', base .. 'pending_users', 'NX', now + pendingMs, user)
+      redis.call('EXPIRE', base .. 'pending_users', heldTTL)
       out[#out+1] = 3
     end
   end
 end
+if assigned then
+  redis.call('EXPIRE', assignments, userTTL)
+end
+for key, at in pairs(expireAt) do
+  redis.call('EXPIREAT', key, at)
+end
 return out
+`)
+
+// sweepScript counts, and removes, the conversions held past their deadline
+// in one experiment: their user's exposure never came, so the live counters
+// lost them (the report counts them if the exposure is in ClickHouse).
+//
+// KEYS[1]  the experiment's pending_users sorted set
+// ARGV[1]  key base, ARGV[2] now (Unix ms)
+// Returns how many conversions expired; their total is kept in
+// lost:held_expired.
+var sweepScript = redis.NewScript(`
+local base, now = ARGV[1], tonumber(ARGV[2])
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local n = 0
+for _, u in ipairs(users) do
+  local pk = base .. 'pending:' .. u
+  n = n + redis.call('LLEN', pk)
+  redis.call('DEL', pk)
+  redis.call('ZREM', KEYS[1], u)
+end
+if n > 0 then
+  redis.call('INCRBY', base .. 'lost:held_expired', n)
+end
+return n
 `)

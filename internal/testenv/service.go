@@ -189,9 +189,9 @@ func ServiceEnv(t testing.TB) map[string]string {
 		"FLAGSTREAM_NATS_URL":       NATSURL(t),
 		"FLAGSTREAM_NATS_NAMESPACE": ns,
 		"FLAGSTREAM_HTTP_ADDR":      "127.0.0.1:0",
-		// JetStream reserves a stream's MaxBytes on the shared server: keep
-		// each test's small.
-		"FLAGSTREAM_STREAM_MAX_BYTES": "67108864",
+		// Room for a test's backlog, and no more: a test that fills a
+		// stream sets its own.
+		"FLAGSTREAM_STREAM_MAX_EVENTS": "200000",
 	}
 }
 

@@ -29,9 +29,9 @@ import (
 // ([ErrTooMany]; maxEvents <= 0 means no limit). w is the window for ts (see
 // [Event.Validate]).
 //
-// An event without an id gets one derived from its position in the batch and
-// its content ([ContentID]), so a sender that resends the same body after a
-// lost answer or a 503 resends the same ids, and nothing counts twice.
+// An event without an id gets one derived from its content alone
+// ([ContentID]), so a sender that resends it after a lost answer or a 503,
+// in the same body or another, gets the same id, and nothing counts twice.
 func DecodeBatch(r io.Reader, now time.Time, w Window, maxEvents int) (valid []Event, invalid []*FieldError, err error) {
 	body, err := io.ReadAll(r)
 	if err != nil {
@@ -54,9 +54,7 @@ func DecodeBatch(r io.Reader, now time.Time, w Window, maxEvents int) (valid []E
 			invalid = append(invalid, fe)
 			continue
 		}
-		if e.ID == "" {
-			e.ID = ContentID(i, &e)
-		}
+		EnsureID(&e)
 		valid = append(valid, e)
 	}
 	return valid, invalid, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,10 +208,17 @@ type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
-func TestDecodeBatchAssignsStableUniqueIDs(t *testing.T) {
-	const n = 5000
-	body := strings.Repeat(goodExposure+"\n", n)
-	valid, _ := decode(t, body, 0)
+// An event without an id gets one from its content alone: the same event
+// gets the same id in any batch, at any place (a client that resends the
+// failed tail of a batch in another batch counts nothing twice), and events
+// that differ get different ids.
+func TestDecodeBatchAssignsContentIDs(t *testing.T) {
+	const n = 2000
+	var body strings.Builder
+	for i := range n {
+		body.WriteString(strings.Replace(goodExposure, `"u1"`, fmt.Sprintf(`"u%d"`, i), 1) + "\n")
+	}
+	valid, _ := decode(t, body.String(), 0)
 	if len(valid) != n {
 		t.Fatalf("got %d valid, want %d", len(valid), n)
 	}
@@ -224,21 +232,29 @@ func TestDecodeBatchAssignsStableUniqueIDs(t *testing.T) {
 			t.Errorf("id %s carries %v, want the event's ts %v", e.ID, ulid.Time(id.Time()), e.TS)
 		}
 		if seen[e.ID] {
-			t.Fatalf("id %s assigned twice: identical events at different places must differ", e.ID)
+			t.Fatalf("id %s assigned to two different events", e.ID)
 		}
 		seen[e.ID] = true
 	}
-	// The same body sent again (a resend after a lost answer) gets the same ids.
-	again, _ := decode(t, body, 0)
-	for i := range valid {
-		if again[i].ID != valid[i].ID {
-			t.Fatalf("resent event %d got id %s, first time %s", i, again[i].ID, valid[i].ID)
+	// The tail resent on its own, in reverse order: the same ids.
+	lines := strings.Split(strings.TrimSpace(body.String()), "\n")
+	tail := lines[n/2:]
+	slices.Reverse(tail)
+	again, _ := decode(t, strings.Join(tail, "\n"), 0)
+	for i, e := range again {
+		if want := valid[n-1-i].ID; e.ID != want {
+			t.Fatalf("resent event %d got id %s, first time %s", n-1-i, e.ID, want)
 		}
 	}
-	// Another event at the same place gets another id.
-	other, _ := decode(t, strings.Replace(goodExposure, `"u1"`, `"u2"`, 1), 0)
-	if len(other) != 1 || other[0].ID == valid[0].ID {
-		t.Errorf("a different event got the same id %v", other)
+	// Identical events are one event.
+	twice, _ := decode(t, goodExposure+"\n"+goodExposure, 0)
+	if len(twice) != 2 || twice[0].ID != twice[1].ID {
+		t.Errorf("identical events got ids %s and %s, want one", twice[0].ID, twice[1].ID)
+	}
+	// An event with an id keeps it.
+	kept, _ := decode(t, withID, 0)
+	if len(kept) != 1 || kept[0].ID == events.ContentID(&kept[0]) {
+		t.Errorf("an event's own id was replaced: %+v", kept)
 	}
 }
 

@@ -57,26 +57,34 @@ func (s *idSource) next(now time.Time) string {
 	return id.String()
 }
 
-// ContentID is the id DecodeBatch gives the event at index i of a batch that
-// came without one: a ULID whose time is the event's ts and whose 80 random
-// bits are the first bytes of SHA-256 over the index and the event's JSON.
-// The same body sent twice gets the same ids; two identical events at
-// different places in a batch get different ones.
-func ContentID(i int, e *Event) string {
-	h := sha256.New()
-	var idx [8]byte
-	binary.BigEndian.PutUint64(idx[:], uint64(i))
-	h.Write(idx[:])
+// EnsureID gives an event without an id its [ContentID]. Every service
+// calls it before anything counts the event (ingest's HTTP intake and raw
+// consumer, the aggregator), so an event that a publisher not ours sent
+// without an id has one id everywhere.
+func EnsureID(e *Event) {
+	if e.ID == "" {
+		e.ID = ContentID(e)
+	}
+}
+
+// ContentID is the id of an event that came without one: a ULID whose time
+// is the event's ts and whose 80 random bits are the first bytes of SHA-256
+// over the event's JSON (every field but the id). It depends on the content
+// only, never on where the event was in a batch, so a resend in any batch,
+// at any position, at any time, gets the same id and counts once. Two events
+// that differ in nothing (same type, experiment, variant, user, conversion
+// type, value, ts to the nanosecond, flag version, weights) are one event:
+// a sender whose events can be identical must send ids.
+func ContentID(e *Event) string {
 	saved := e.ID
 	e.ID = ""
 	b, _ := e.AppendJSON(nil)
 	e.ID = saved
-	h.Write(b)
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(b)
 	var id ulid.ULID
 	if err := id.SetTime(ulid.Timestamp(e.TS)); err != nil {
 		_ = id.SetTime(0) // a ts before 1970 or past 10889: validation refuses those anyway
 	}
-	_ = id.SetEntropy(h.Sum(sum[:0])[:10])
+	_ = id.SetEntropy(sum[:10])
 	return id.String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,8 +13,7 @@ import (
 // StreamLimits bound what a stream keeps. Both streams get the same limits:
 // the analytics stream carries the same events as the raw one, once each.
 type StreamLimits struct {
-	MaxAge     time.Duration // events older than this are removed
-	MaxBytes   int64         // past this the oldest events are removed; reserved against the server's max_file_store at creation
+	MaxEvents  int64         // past this many messages, publishes are refused (the stream is full) until consumers catch up
 	MaxMsgSize int32         // bigger messages are refused
 	Duplicates time.Duration // the Nats-Msg-Id dedup window
 	Replicas   int
@@ -22,20 +22,27 @@ type StreamLimits struct {
 
 // DefaultStreamLimits are the production limits.
 //
-//   - MaxAge 7 days: the same as the largest ts [Event.Validate] accepts by
-//     default, and long enough to replay a week into a rebuilt Redis or
-//     ClickHouse after an incident.
-//   - MaxBytes 1 GiB per stream: about 3.5 million events (an event is about
-//     300 bytes stored, headers included), which at 1,000 events/s is an hour
-//     of backlog while ingest or the aggregator is down. JetStream reserves
-//     MaxBytes against the server's max_file_store when a stream is created
-//     (the local server has 10 GB, shared with every test namespace), so the
-//     default stays modest: raise it to rate × 300 B × the outage to ride out.
-//   - Discard old (not new) under Limits retention: a stream that refused new
-//     events when full would, with Limits retention, stop the pipeline at
-//     steady state once MaxBytes of consumed events had piled up; losing the
-//     oldest unconsumed events instead shows as consumer lag, which ingest and
-//     aggregate export as metrics.
+//   - Interest retention with DiscardNew and no age limit: a stream keeps
+//     an event until its consumer (ingest on the raw stream, the aggregator
+//     on the analytics one; [EnsureStreams] creates both with the streams, so
+//     no event is published before someone is interested) has acknowledged
+//     it, and no limit ever removes an event a consumer has yet to take.
+//     When a consumer falls so far behind that MaxEvents is reached, the
+//     stream refuses new events: ingest answers 503 with Retry-After, flagd
+//     keeps exposures in its buffer and counts what it drops, ingest's
+//     forwards wait. Back pressure, loud, instead of silent loss. Replays
+//     after an incident come from ClickHouse (`ingest rebuild-live`), not
+//     from stream history.
+//   - MaxEvents 3.5 million messages per stream, no byte limit: about 1 GiB
+//     of backlog (an event is about 300 bytes stored, headers included), an
+//     hour at 1,000 events/s while ingest or the aggregator is down; raise it
+//     to rate × the outage to ride out, within the disk. The bound is a count
+//     because nats-server 2.9 checks a byte limit against the payload only,
+//     not the stored size: at the boundary the store then exceeds the limit
+//     and removes its oldest message, even under DiscardNew (seen here; a
+//     count is checked exactly). The disk as a whole is bounded by the
+//     server's max_file_store, which refuses publishes, and deletes nothing,
+//     when it is reached.
 //   - MaxMsgSize 64 KiB: a valid event is under 2 KiB; this stops junk
 //     without cramping fields added later.
 //   - Duplicates 2 minutes: the window only has to cover a publisher's retry
@@ -49,8 +56,7 @@ type StreamLimits struct {
 //     a cluster.
 func DefaultStreamLimits() StreamLimits {
 	return StreamLimits{
-		MaxAge:     7 * 24 * time.Hour,
-		MaxBytes:   1 << 30,
+		MaxEvents:  3_500_000,
 		MaxMsgSize: 64 << 10,
 		Duplicates: 2 * time.Minute,
 		Replicas:   1,
@@ -58,25 +64,30 @@ func DefaultStreamLimits() StreamLimits {
 	}
 }
 
-// TestStreamLimits are [DefaultStreamLimits] with MaxBytes of 64 MiB, for
-// tests on a shared server: JetStream reserves MaxBytes up front, so many
-// test namespaces fit into its max_file_store at once.
+// TestStreamLimits are [DefaultStreamLimits] with room for 200,000 events,
+// for tests on a shared server.
 func TestStreamLimits() StreamLimits {
 	l := DefaultStreamLimits()
-	l.MaxBytes = 64 << 20
+	l.MaxEvents = 200_000
 	return l
 }
+
+// The durable consumers every instance of a service shares: JetStream hands
+// each message to one of them at a time.
+const (
+	RawConsumer       = "ingest"    // on the raw stream
+	AnalyticsConsumer = "aggregate" // on the analytics stream
+)
 
 // StreamConfigs are the configurations [EnsureStreams] applies: raw first,
 // then analytics.
 func StreamConfigs(n Names, l StreamLimits) []jetstream.StreamConfig {
 	base := jetstream.StreamConfig{
-		Retention:         jetstream.LimitsPolicy,
-		Discard:           jetstream.DiscardOld,
+		Retention:         jetstream.InterestPolicy,
+		Discard:           jetstream.DiscardNew,
 		MaxConsumers:      -1,
-		MaxMsgs:           -1,
-		MaxBytes:          l.MaxBytes,
-		MaxAge:            l.MaxAge,
+		MaxMsgs:           l.MaxEvents,
+		MaxBytes:          -1, // see DefaultStreamLimits: bounded by count
 		MaxMsgSize:        l.MaxMsgSize,
 		Duplicates:        l.Duplicates,
 		Replicas:          l.Replicas,
@@ -92,18 +103,45 @@ func StreamConfigs(n Names, l StreamLimits) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the raw and analytics streams, or updates them to
-// these limits. It is idempotent and safe to run from many processes at once:
-// a create that loses a race is retried as an update.
+// these limits, and their durable consumers if they are missing (the
+// services set the consumers' own settings when they attach). It is
+// idempotent and safe to run from many processes at once: a create that
+// loses a race is retried as an update.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, l StreamLimits) error {
-	if l.Duplicates > l.MaxAge && l.MaxAge > 0 {
-		return fmt.Errorf("ensure streams: duplicate window %s is longer than max age %s", l.Duplicates, l.MaxAge)
-	}
-	for _, cfg := range StreamConfigs(n, l) {
+	consumers := []string{RawConsumer, AnalyticsConsumer}
+	for i, cfg := range StreamConfigs(n, l) {
 		if err := ensureStream(ctx, js, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
+		if err := ensureConsumer(ctx, js, cfg.Name, consumers[i]); err != nil {
+			return fmt.Errorf("ensure consumer %s on %s: %w", consumers[i], cfg.Name, err)
+		}
 	}
 	return nil
+}
+
+// BaseConsumerConfig is what every durable consumer of ours has: explicit
+// acknowledgements, every event from the start, never given up on.
+func BaseConsumerConfig(name string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxDeliver:    -1, // a dependency may be away for long
+	}
+}
+
+// ensureConsumer creates a durable consumer if it does not exist, so that an
+// interest stream keeps what is published before its service first attaches.
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) error {
+	if _, err := js.Consumer(ctx, stream, name); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return err
+	}
+	_, err := js.CreateConsumer(ctx, stream, BaseConsumerConfig(name))
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return nil // another process made it meanwhile
+	}
+	return err
 }
 
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
@@ -112,30 +150,59 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		// CreateOrUpdateStream updates, and creates on "not found"; two
 		// processes can both see "not found", and if their configurations
 		// differ the second create fails with "name in use": update then.
-		if _, err = js.CreateOrUpdateStream(ctx, cfg); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		_, err = js.CreateOrUpdateStream(ctx, cfg)
+		if err != nil && strings.Contains(err.Error(), "retention") {
+			return fmt.Errorf("%w: the stream was made by an older flagstream with limits retention, which can delete events no consumer has taken; "+
+				"let ingest and aggregate drain it (consumer pending 0), delete it (nats stream rm %s), and start the services again", err, cfg.Name)
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return err
 		}
 	}
 	return err
 }
 
-// WatchConsumer calls fn with the consumer's info every interval until ctx
-// ends (for lag metrics). Keep the interval long: on nats-server 2.9 consumer
-// info is not free for the server.
-func WatchConsumer(ctx context.Context, cons jetstream.Consumer, every time.Duration, fn func(*jetstream.ConsumerInfo)) {
+// WatchConsumer calls fn with the consumer's info and its stream's first
+// sequence every interval until ctx ends (for lag and loss metrics). Keep
+// the interval long: on nats-server 2.9 consumer info is not free for the
+// server.
+func WatchConsumer(ctx context.Context, js jetstream.JetStream, stream string, cons jetstream.Consumer, every time.Duration, fn func(info *jetstream.ConsumerInfo, firstSeq uint64)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		// The stream first, then the consumer: the ack floor only grows, so
+		// a first sequence past the later floor is a real gap, never a race.
+		ictx, cancel := context.WithTimeout(ctx, time.Second)
+		s, err := js.Stream(ictx, stream) // fetches the stream's info
+		var info *jetstream.ConsumerInfo
+		if err == nil {
+			info, err = cons.Info(ictx)
+		}
+		cancel()
+		if err == nil {
+			fn(info, s.CachedInfo().State.FirstSeq)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			ictx, cancel := context.WithTimeout(ctx, time.Second)
-			info, err := cons.Info(ictx)
-			cancel()
-			if err == nil {
-				fn(info)
-			}
 		}
 	}
+}
+
+// GapCounter counts events a stream removed before a consumer acknowledged
+// them: the stream's first sequence past the consumer's ack floor + 1. With
+// interest retention and no age limit that happens only when someone purges
+// the stream or deletes the consumer, so any count is a loss to look into.
+// Observe returns the events newly found missing since the last call.
+type GapCounter struct{ through uint64 }
+
+// Observe compares a consumer's ack floor with its stream's first sequence.
+func (g *GapCounter) Observe(info *jetstream.ConsumerInfo, firstSeq uint64) uint64 {
+	floor := max(info.AckFloor.Stream, g.through)
+	if firstSeq <= floor+1 {
+		return 0
+	}
+	g.through = firstSeq - 1
+	return firstSeq - 1 - floor
 }

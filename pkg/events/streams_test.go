@@ -37,20 +37,25 @@ func checkStreams(t *testing.T, js jetstream.JetStream, n events.Names, l events
 		if len(c.Subjects) != 1 || c.Subjects[0] != subject {
 			t.Errorf("%s subjects = %v, want [%s]", name, c.Subjects, subject)
 		}
-		if c.MaxAge != l.MaxAge || c.MaxBytes != l.MaxBytes || c.Duplicates != l.Duplicates || c.MaxMsgSize != l.MaxMsgSize ||
+		if c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != l.MaxEvents || c.Duplicates != l.Duplicates || c.MaxMsgSize != l.MaxMsgSize ||
 			c.Replicas != l.Replicas || c.Storage != l.Storage {
-			t.Errorf("%s limits: max_age %v max_bytes %d duplicates %v max_msg_size %d replicas %d storage %v; want %+v",
-				name, c.MaxAge, c.MaxBytes, c.Duplicates, c.MaxMsgSize, c.Replicas, c.Storage, l)
+			t.Errorf("%s limits: max_age %v max_bytes %d max_msgs %d duplicates %v max_msg_size %d replicas %d storage %v; want %+v",
+				name, c.MaxAge, c.MaxBytes, c.MaxMsgs, c.Duplicates, c.MaxMsgSize, c.Replicas, c.Storage, l)
 		}
-		if c.Retention != jetstream.LimitsPolicy || c.Discard != jetstream.DiscardOld {
-			t.Errorf("%s retention %v discard %v, want limits and old", name, c.Retention, c.Discard)
+		if c.Retention != jetstream.InterestPolicy || c.Discard != jetstream.DiscardNew {
+			t.Errorf("%s retention %v discard %v, want interest and new", name, c.Retention, c.Discard)
+		}
+	}
+	for stream, consumer := range map[string]string{n.RawStream: events.RawConsumer, n.AnalyticsStream: events.AnalyticsConsumer} {
+		if _, err := js.Consumer(ctx, stream, consumer); err != nil {
+			t.Errorf("consumer %s on %s: %v", consumer, stream, err)
 		}
 	}
 }
 
 // TestDefaultStreamConfigs checks what EnsureStreams applies with the
 // production limits, without creating streams that big on the shared test
-// server (JetStream reserves MaxBytes up front; see TestStreamLimits).
+// server.
 func TestDefaultStreamConfigs(t *testing.T) {
 	n := events.NewNames("")
 	cfgs := events.StreamConfigs(n, events.DefaultStreamLimits())
@@ -59,9 +64,9 @@ func TestDefaultStreamConfigs(t *testing.T) {
 	}
 	for i, subject := range []string{"flagstream.raw.>", "flagstream.analytics.>"} {
 		c := cfgs[i]
-		if len(c.Subjects) != 1 || c.Subjects[0] != subject || c.MaxAge != 7*24*time.Hour || c.MaxBytes != 1<<30 ||
+		if len(c.Subjects) != 1 || c.Subjects[0] != subject || c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != 3_500_000 ||
 			c.Duplicates != 2*time.Minute || c.MaxMsgSize != 64<<10 || c.Replicas != 1 || c.Storage != jetstream.FileStorage ||
-			c.Retention != jetstream.LimitsPolicy || c.Discard != jetstream.DiscardOld || c.MaxMsgs != -1 {
+			c.Retention != jetstream.InterestPolicy || c.Discard != jetstream.DiscardNew {
 			t.Errorf("config %d = %+v", i, c)
 		}
 	}
@@ -79,16 +84,112 @@ func TestEnsureStreams(t *testing.T) {
 	}
 	checkStreams(t, js, n, l)
 
-	l.MaxBytes, l.MaxAge, l.Duplicates, l.MaxMsgSize = 32<<20, 24*time.Hour, time.Minute, 8<<10
+	l.MaxEvents, l.Duplicates, l.MaxMsgSize = 1000, time.Minute, 8<<10
 	if err := events.EnsureStreams(ctx, js, n, l); err != nil {
 		t.Fatalf("EnsureStreams with new limits: %v", err)
 	}
 	checkStreams(t, js, n, l)
+}
 
-	bad := l
-	bad.Duplicates = 48 * time.Hour
-	if err := events.EnsureStreams(ctx, js, n, bad); err == nil {
-		t.Error("EnsureStreams accepted a duplicate window longer than max age")
+// A stream an older flagstream made with limits retention cannot be turned
+// into an interest stream by an update: EnsureStreams says what to do.
+func TestEnsureStreamsOnALimitsStream(t *testing.T) {
+	t.Parallel()
+	js, n := testJetStream(t)
+	old := events.StreamConfigs(n, events.TestStreamLimits())[0]
+	old.Retention, old.Discard = jetstream.LimitsPolicy, jetstream.DiscardOld
+	if _, err := js.CreateStream(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	err := events.EnsureStreams(t.Context(), js, n, events.TestStreamLimits())
+	if err == nil || !strings.Contains(err.Error(), "limits retention") || !strings.Contains(err.Error(), n.RawStream) {
+		t.Errorf("EnsureStreams on a limits stream = %v, want an error saying how to move", err)
+	}
+}
+
+// A full stream refuses new events (DiscardNew) and deletes none that its
+// consumer has not acknowledged, whatever their sizes; what the consumer
+// acknowledges leaves it, and then publishes are taken again. (Bounded by
+// bytes, nats-server 2.9 removes the oldest message at the boundary: this
+// test caught that.)
+func TestFullStreamRefusesAndKeepsEverything(t *testing.T) {
+	t.Parallel()
+	js, n := testJetStream(t)
+	ctx := t.Context()
+	l := events.TestStreamLimits()
+	l.MaxEvents = 150
+	if err := events.EnsureStreams(ctx, js, n, l); err != nil {
+		t.Fatal(err)
+	}
+	subject := n.RawSubject(events.TypeExposure)
+	stored := 0
+	var refused error
+	for i := range 1000 {
+		payload := []byte(strings.Repeat("x", 100+i*37%900)) // sizes vary, as events do
+		if _, err := js.Publish(ctx, subject, payload, jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
+			refused = err
+			break
+		}
+		stored++
+	}
+	if refused == nil || !strings.Contains(refused.Error(), "maximum messages exceeded") || stored != 150 {
+		t.Fatalf("after %d publishes: %v, want a refusal for maximum messages after 150", stored, refused)
+	}
+	s, err := js.Stream(ctx, n.RawStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.CachedInfo().State; st.Msgs != uint64(stored) || st.FirstSeq != 1 {
+		t.Fatalf("stream holds %d messages from %d, want all %d stored from 1", st.Msgs, st.FirstSeq, stored)
+	}
+	cons, err := js.Consumer(ctx, n.RawStream, events.RawConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(100, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := 0
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+		acked++
+	}
+	if acked != 100 {
+		t.Fatalf("fetched %d, want 100", acked)
+	}
+	if _, err := js.Publish(ctx, subject, []byte("{}"), jetstream.WithMsgID("after")); err != nil {
+		t.Errorf("publish after the consumer took 100: %v", err)
+	}
+	s, _ = js.Stream(ctx, n.RawStream)
+	if st := s.CachedInfo().State; st.Msgs != uint64(stored-100+1) || st.FirstSeq != 101 {
+		t.Errorf("stream holds %d messages from %d, want %d from 101", st.Msgs, st.FirstSeq, stored-100+1)
+	}
+}
+
+// The gap counter finds events removed past a consumer's ack floor, once.
+func TestGapCounter(t *testing.T) {
+	var g events.GapCounter
+	info := func(floor uint64) *jetstream.ConsumerInfo {
+		return &jetstream.ConsumerInfo{AckFloor: jetstream.SequenceInfo{Stream: floor}}
+	}
+	steps := []struct {
+		floor, first, want uint64
+	}{
+		{0, 0, 0},   // empty stream
+		{0, 1, 0},   // nothing acknowledged, nothing lost
+		{5, 6, 0},   // five taken and removed
+		{5, 9, 3},   // 6, 7, 8 removed before the consumer took them
+		{5, 9, 0},   // the same gap seen again
+		{12, 13, 0}, // the consumer moved on
+		{12, 20, 7}, // another gap
+	}
+	for i, s := range steps {
+		if got := g.Observe(info(s.floor), s.first); got != s.want {
+			t.Errorf("step %d (floor %d, first %d): %d lost, want %d", i, s.floor, s.first, got, s.want)
+		}
 	}
 }
 
@@ -98,7 +199,7 @@ func TestEnsureStreamsConcurrently(t *testing.T) {
 	prefix := strings.TrimSuffix(base.RawStream, "FLAGSTREAM_RAW")
 	same := events.TestStreamLimits()
 	other := same
-	other.MaxBytes = 16 << 20
+	other.MaxEvents = 1000
 	// Several processes at once, some with the same limits and one with other
 	// limits (a rolling upgrade): none may fail. A few rounds, on fresh
 	// names, so that creates really race.
