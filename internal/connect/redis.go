@@ -1,22 +1,41 @@
 package connect
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/flagstream/flagstream/internal/config"
 )
 
-// Redis returns a client for a Redis URL: one redis:// or rediss:// URL for a
-// single server, several comma-separated for a cluster (the seed's layout is
-// then hash-tagged; see pkg/flags). The client connects lazily: a first command
-// fails fast while Redis is away, and later ones succeed once it is back.
+// Redis returns a client for a Redis URL:
+//
+//   - one redis:// or rediss:// URL: a single server;
+//   - several, comma-separated: a Redis Cluster (the seed's layout is then
+//     hash-tagged; see pkg/flags);
+//   - a URL with master_name: Redis Sentinel, in go-redis's form
+//     (redis.ParseFailoverURL): redis://[user:pass@]sentinel:26379[/db]?master_name=NAME
+//     with further sentinels as &addr=host:port (or as further
+//     comma-separated URLs), the master's password as &password=... and its
+//     user as &username=...; the userinfo authenticates to the sentinels.
+//
+// The client connects lazily: a first command fails fast while Redis is away,
+// and later ones succeed once it is back. Errors never echo the URL.
 func Redis(rawURL string) (redis.UniversalClient, error) {
 	urls := strings.Split(rawURL, ",")
-	first, err := redis.ParseURL(strings.TrimSpace(urls[0]))
+	for i := range urls {
+		urls[i] = strings.TrimSpace(urls[i])
+	}
+	if isSentinel(urls[0]) {
+		return sentinel(urls)
+	}
+	first, err := redis.ParseURL(urls[0])
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, urlError(err)
 	}
 	opts := &redis.UniversalOptions{
 		Addrs:        []string{first.Addr},
@@ -30,9 +49,12 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 	}
 	if len(urls) > 1 {
 		for _, u := range urls[1:] {
-			o, err := redis.ParseURL(strings.TrimSpace(u))
+			if isSentinel(u) {
+				return nil, errors.New("redis url: master_name (Sentinel) must be on the first URL of the list")
+			}
+			o, err := redis.ParseURL(u)
 			if err != nil {
-				return nil, fmt.Errorf("redis url: %w", err)
+				return nil, urlError(err)
 			}
 			opts.Addrs = append(opts.Addrs, o.Addr)
 		}
@@ -41,4 +63,50 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(opts.Cluster()), nil
 	}
 	return redis.NewClient(opts.Simple()), nil
+}
+
+// isSentinel reports whether a Redis URL names a Sentinel master.
+func isSentinel(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Query().Has("master_name")
+}
+
+// sentinel returns a failover client: it asks the sentinels for the current
+// master and follows it through failovers.
+func sentinel(urls []string) (redis.UniversalClient, error) {
+	opts, err := redis.ParseFailoverURL(urls[0])
+	if err != nil {
+		return nil, urlError(err)
+	}
+	if opts.MasterName == "" {
+		return nil, errors.New("redis url: master_name is empty")
+	}
+	for _, u := range urls[1:] { // further sentinels as a list, like a cluster's nodes
+		o, err := redis.ParseURL(u)
+		if err != nil {
+			return nil, urlError(err)
+		}
+		opts.SentinelAddrs = append(opts.SentinelAddrs, o.Addr)
+	}
+	// The same bounds as the other clients, unless the URL sets its own.
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 2 * time.Second
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 3 * time.Second
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 3 * time.Second
+	}
+	return redis.NewFailoverClient(opts), nil
+}
+
+// urlError is a URL parse error without the URL: net/url's errors quote the
+// whole URL, password included.
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("redis url: %s %s: %v", ue.Op, config.Redact(ue.URL), ue.Err)
+	}
+	return fmt.Errorf("redis url: %w", err)
 }
