@@ -88,7 +88,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c := Config{LogLevel: zerolog.InfoLevel}
-	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL; several comma-separated addresses for a cluster")
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL; several comma-separated for a cluster; redis://sentinel:26379/0?master_name=NAME[&addr=host:port...][&password=...] for Sentinel")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL, comma-separated for a cluster")
 	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[strings.Fields(name + " ")[0]], "HTTP listen address")

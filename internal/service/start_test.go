@@ -1,11 +1,13 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,5 +105,52 @@ func TestStartLogsNoCredentials(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A stray word on the command line is refused before anything starts
+// ("flagd typo" used to start flagd with the defaults); aggregate's
+// subcommands keep working and refuse stray words of their own.
+func TestStrayArgumentsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		bin  string
+		args []string
+		want string // in stderr, with exit 1
+	}{
+		{"flagd", []string{"typo"}, `unexpected argument "typo"`},
+		{"flagd", []string{"--log-level", "debug", "typo"}, `unexpected argument "typo"`},
+		{"flagd", []string{"healthcheck", "typo"}, `unexpected argument "typo"`},
+		{"ingest", []string{"typo"}, `unexpected argument "typo"`},
+		{"ingest", []string{"--batch", "10", "typo"}, `unexpected argument "typo"`},
+		{"aggregate", []string{"typo"}, `unexpected argument "typo"`},
+		{"aggregate", []string{"serve", "typo"}, `unexpected argument "typo"`},
+		{"aggregate", []string{"migrate", "typo"}, `unexpected argument "typo"`},
+		{"aggregate", []string{"stats", "typo"}, "usage: aggregate stats"},
+	} {
+		bin := testenv.Build(t, "./cmd/"+tc.bin)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, bin, tc.args...)
+		cmd.Env = []string{"FLAGSTREAM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+			"FLAGSTREAM_NATS_URL=nats://127.0.0.1:1", "FLAGSTREAM_REDIS_URL=redis://127.0.0.1:1/0",
+			"FLAGSTREAM_CLICKHOUSE_DSN=clickhouse://127.0.0.1:1/default"}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Errorf("%s %q: still running after 20 s; want a refusal", tc.bin, tc.args)
+			continue
+		}
+		if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s %q: exit %d, stderr %q; want exit 1 with %s", tc.bin, tc.args, code, stderr.String(), tc.want)
+		}
+	}
+	// What still works: help, and aggregate's report with its experiment.
+	for _, args := range [][]string{{"-h"}, {"report", "-h"}, {"stats", "-h"}} {
+		out, err := exec.Command(testenv.Build(t, "./cmd/aggregate"), args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "usage") {
+			t.Errorf("aggregate %q: %v\n%s", args, err, out)
+		}
 	}
 }
