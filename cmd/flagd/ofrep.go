@@ -81,8 +81,10 @@ func (a *api) ofrepOne() http.Handler {
 		if !ok {
 			return
 		}
-		f := c.Flag(key)
-		res := c.Evaluate(key, ec)
+		// One snapshot for the flag and its result: a flag created or
+		// changed between two lookups would pair a nil or stale flag with
+		// the result.
+		f, res := c.EvaluateFlag(key, ec)
 		a.metrics.evaluated(f, res, start)
 		switch res.ErrorCode {
 		case flags.ErrorFlagNotFound:
@@ -104,18 +106,20 @@ func (a *api) ofrepBulk() http.Handler {
 		if !ok {
 			return
 		}
-		keys := c.Keys()
+		// One snapshot for the whole request: every flag listed is there,
+		// and the answer is the flags as they were at one moment.
+		view := c.View()
+		keys := view.Keys()
 		b := make([]byte, 0, 64+128*len(keys))
 		b = append(b, `{"flags":[`...)
 		for i, key := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			f := c.Flag(key)
-			res := c.Evaluate(key, ec)
+			f, res := view.Evaluate(key, ec)
 			a.metrics.evaluated(f, res, start)
 			switch res.ErrorCode {
-			case flags.ErrorFlagNotFound: // deleted between Keys and Flag
+			case flags.ErrorFlagNotFound: // not with keys and flags from one view; never a nil flag below
 				b = appendError(b, key, string(flags.ErrorFlagNotFound), "flag was not found")
 			case flags.ErrorTargetingKeyMissing:
 				b = appendError(b, key, string(flags.ErrorTargetingKeyMissing), "flag rolls out by percentage and needs context.targetingKey")

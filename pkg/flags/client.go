@@ -112,7 +112,43 @@ func NewClient(ctx context.Context, store *Store, opts ClientOptions) (*Client, 
 // Evaluate evaluates a flag from memory and reports an exposure through
 // OnExposure when the result assigns a variant.
 func (c *Client) Evaluate(key string, ec EvalContext) Result {
-	f := c.snap.Load().flags[key]
+	_, r := c.View().Evaluate(key, ec)
+	return r
+}
+
+// EvaluateFlag is Evaluate that also returns the flag the result came from
+// (nil when there is none), both from one snapshot: a caller that needs the
+// flag too (its metadata, whether it has variants) must not look it up
+// separately, or a change in between pairs one version's flag with another's
+// result, or a missing flag with a found result.
+func (c *Client) EvaluateFlag(key string, ec EvalContext) (*Flag, Result) {
+	return c.View().Evaluate(key, ec)
+}
+
+// View is one snapshot of the client's flags: everything read through it
+// belongs to the same moment, however the flags change meanwhile. A request
+// that evaluates several flags (bulk evaluation) takes one View for all of
+// them. A View is a small value; taking one does not allocate.
+type View struct {
+	c    *Client
+	snap *snapshot
+}
+
+// View returns the flags as they are now.
+func (c *Client) View() View { return View{c: c, snap: c.snap.Load()} }
+
+// Keys returns the names of the view's flags, sorted. The slice must not be modified.
+func (v View) Keys() []string { return v.snap.keys }
+
+// Flag returns the view's flag, or nil. The flag must not be modified.
+func (v View) Flag(key string) *Flag { return v.snap.flags[key] }
+
+// Evaluate evaluates a flag of the view, reports an exposure through the
+// client's OnExposure when the result assigns a variant, and returns the flag
+// with the result (nil when the view has no such flag).
+func (v View) Evaluate(key string, ec EvalContext) (*Flag, Result) {
+	c := v.c
+	f := v.snap.flags[key]
 	r := Evaluate(f, ec)
 	if c.opts.OnExposure != nil && r.Exposed() {
 		e := Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version}
@@ -124,10 +160,12 @@ func (c *Client) Evaluate(key string, ec EvalContext) Result {
 		e.Control = f.Variants[0].Name
 		c.opts.OnExposure(e)
 	}
-	return r
+	return f, r
 }
 
-// Flag returns the cached flag, or nil. The flag must not be modified.
+// Flag returns the cached flag, or nil. The flag must not be modified. Flag
+// and Evaluate called one after the other read two snapshots: to evaluate and
+// describe a flag, use EvaluateFlag or a View.
 func (c *Client) Flag(key string) *Flag { return c.snap.Load().flags[key] }
 
 // Flags returns every cached flag, keyed by name. The map and flags must not

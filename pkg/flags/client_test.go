@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,5 +231,64 @@ func TestClientCloseStopsFollowing(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if c.Flag("late") != nil {
 		t.Error("a closed client still follows changes")
+	}
+}
+
+// A View answers from the snapshot it was taken from, whatever changes
+// afterwards: its flag and result are one version, its keys are its flags.
+// EvaluateFlag returns the flag its result came from.
+func TestClientViewIsOneSnapshot(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := ctxT(t)
+	put := func(key string, owner string) {
+		t.Helper()
+		if _, err := s.Put(ctx, &flags.Flag{Key: key, Status: flags.StatusEnabled, Metadata: map[string]any{"owner": owner},
+			Variants: flags.Variants{{Name: "control", Weight: 50}, {Name: "treatment", Weight: 50}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("kept", "v1")
+	put("gone", "v1")
+	var exposures atomic.Int64
+	c := newClient(t, s, flags.ClientOptions{ResyncInterval: time.Hour, OnExposure: func(flags.Exposure) { exposures.Add(1) }})
+	view := c.View()
+
+	put("kept", "v2")
+	put("born", "v1")
+	if err := s.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"kept", "born", "gone"} {
+		if err := c.Reload(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ec := flags.EvalContext{UserID: "u1"}
+	if got := view.Keys(); !slices.Equal(got, []string{"gone", "kept"}) {
+		t.Errorf("old view's keys = %v, want [gone kept]", got)
+	}
+	for _, k := range view.Keys() {
+		f, r := view.Evaluate(k, ec)
+		if f == nil || f.Version != 1 || r.Version != 1 || f.Metadata["owner"] != "v1" || r.Variant == "" {
+			t.Errorf("old view %s: flag %+v result %+v, want version 1 in both", k, f, r)
+		}
+	}
+	if f, r := view.Evaluate("born", ec); f != nil || r.ErrorCode != flags.ErrorFlagNotFound {
+		t.Errorf("old view: a flag created after it = %+v %+v, want not found", f, r)
+	}
+	if exposures.Load() != 2 {
+		t.Errorf("exposures through the view = %d, want 2 (views report like the client)", exposures.Load())
+	}
+
+	now := c.View()
+	if got := now.Keys(); !slices.Equal(got, []string{"born", "kept"}) {
+		t.Errorf("new view's keys = %v, want [born kept]", got)
+	}
+	if f, r := c.EvaluateFlag("kept", ec); f == nil || f.Version != 2 || r.Version != 2 || f.Metadata["owner"] != "v2" {
+		t.Errorf("EvaluateFlag(kept) = %+v %+v, want version 2 in both", f, r)
+	}
+	if f, r := c.EvaluateFlag("gone", ec); f != nil || r.ErrorCode != flags.ErrorFlagNotFound {
+		t.Errorf("EvaluateFlag(gone) = %+v %+v, want nil and not found", f, r)
 	}
 }
