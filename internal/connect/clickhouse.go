@@ -13,7 +13,7 @@ import (
 func ClickHouse(dsn string) (driver.Conn, error) {
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse dsn: %w", err)
+		return nil, urlError("clickhouse dsn", err)
 	}
 	if opts.DialTimeout == 0 || opts.DialTimeout > 5*time.Second {
 		opts.DialTimeout = 5 * time.Second

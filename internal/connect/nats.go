@@ -1,7 +1,6 @@
 package connect
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +21,7 @@ func NATS(url, name string, opts ...nats.Option) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: %w", err)
+		return nil, urlError("nats", err)
 	}
 	return nc, nil
 }

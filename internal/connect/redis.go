@@ -2,14 +2,11 @@ package connect
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/flagstream/flagstream/internal/config"
 )
 
 // Redis returns a client for a Redis URL:
@@ -35,7 +32,7 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 	}
 	first, err := redis.ParseURL(urls[0])
 	if err != nil {
-		return nil, urlError(err)
+		return nil, urlError("redis url", err)
 	}
 	opts := &redis.UniversalOptions{
 		Addrs:        []string{first.Addr},
@@ -54,7 +51,7 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 			}
 			o, err := redis.ParseURL(u)
 			if err != nil {
-				return nil, urlError(err)
+				return nil, urlError("redis url", err)
 			}
 			opts.Addrs = append(opts.Addrs, o.Addr)
 		}
@@ -76,7 +73,7 @@ func isSentinel(raw string) bool {
 func sentinel(urls []string) (redis.UniversalClient, error) {
 	opts, err := redis.ParseFailoverURL(urls[0])
 	if err != nil {
-		return nil, urlError(err)
+		return nil, urlError("redis url", err)
 	}
 	if opts.MasterName == "" {
 		return nil, errors.New("redis url: master_name is empty")
@@ -84,7 +81,7 @@ func sentinel(urls []string) (redis.UniversalClient, error) {
 	for _, u := range urls[1:] { // further sentinels as a list, like a cluster's nodes
 		o, err := redis.ParseURL(u)
 		if err != nil {
-			return nil, urlError(err)
+			return nil, urlError("redis url", err)
 		}
 		opts.SentinelAddrs = append(opts.SentinelAddrs, o.Addr)
 	}
@@ -99,14 +96,4 @@ func sentinel(urls []string) (redis.UniversalClient, error) {
 		opts.WriteTimeout = 3 * time.Second
 	}
 	return redis.NewFailoverClient(opts), nil
-}
-
-// urlError is a URL parse error without the URL: net/url's errors quote the
-// whole URL, password included.
-func urlError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("redis url: %s %s: %v", ue.Op, config.Redact(ue.URL), ue.Err)
-	}
-	return fmt.Errorf("redis url: %w", err)
 }

@@ -5,12 +5,16 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/flagstream/flagstream/internal/config"
 )
 
 // Retry calls fn until it succeeds or ctx ends, waiting between attempts with
 // exponential backoff (100 ms doubling to 10 s). Each failure is logged with
-// the dependency's name and its address (which must already be redacted).
+// the dependency's name and its address, which Retry redacts itself (a
+// caller that forgets must not log a password on every attempt).
 func Retry(ctx context.Context, log zerolog.Logger, dependency, addr string, fn func(context.Context) error) error {
+	addr = config.Redact(addr)
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
