@@ -79,7 +79,7 @@ type options struct {
 func serve(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	var o options
 	var fs *flag.FlagSet
-	cfg, err := config.Parse("aggregate", args, getenv, func(f *flag.FlagSet) {
+	cfg, _, err := config.ParseArgs("aggregate", args, getenv, func(f *flag.FlagSet) { // its own check below lists the subcommands
 		fs = f
 		f.IntVar(&o.batch, "batch", 10_000, "events inserted into ClickHouse per batch at most")
 		f.DurationVar(&o.flush, "flush-interval", time.Second, "a batch is inserted at the latest this long after its first event arrived")
