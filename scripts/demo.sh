@@ -140,7 +140,8 @@ up() {
 	# The simulator reports each user's exposures itself, backdated to the simulated day, so
 	# flagd does not publish its own (--exposures=false; see the README).
 	start_app flagd --exposures=false
-	start_app ingest --max-event-age "$(((DAYS + 1) * 24))h"
+	# The live counters take the simulated days too (--dedup-window), as the report does.
+	start_app ingest --max-event-age "$(((DAYS + 1) * 24))h" --dedup-window "$(((DAYS + 1) * 24))h"
 	start_app aggregate
 	for app in "${APPS[@]}"; do wait_ready "$app"; done
 	bin/simulate --days "$DAYS" --users "$USERS" --run-tag demo --seed "$SEED" \

@@ -68,20 +68,20 @@ func (u user) rng(seed uint64) *rand.Rand {
 }
 
 // behave returns the events of a user placed into arm of the experiment on
-// the day starting at dayStart, exposures carrying the flag's weights (as
-// flagd's do): one or two exposures
+// the day starting at dayStart, exposures carrying the flag's weights and
+// control (its first variant), as flagd's do: one or two exposures
 // (returning visitors), and, with the arm's rate, one or two purchases with
 // values in cents. Event ids are derived from the run tag and the user, so a
 // repeated run of the same day sends the same ids and counts nothing twice.
-func (u user) behave(seed uint64, experiment string, arm Arm, weights map[string]float64, dayStart time.Time) []events.Event {
+func (u user) behave(seed uint64, experiment string, arm Arm, weights map[string]float64, control string, dayStart time.Time) []events.Event {
 	r := u.rng(seed)
 	first := dayStart.Add(time.Duration(r.Int64N(int64(20 * time.Hour))))
 	first = first.Truncate(time.Millisecond)
 	evs := []events.Event{{ID: u.id + "-x1", Type: events.TypeExposure, Experiment: experiment, Variant: arm.Name, UserID: u.id,
-		TS: first, Weights: weights}}
+		TS: first, Weights: weights, Control: control}}
 	if r.Float64() < 0.3 { // a returning visit later the same day sees the same variant
 		evs = append(evs, events.Event{ID: u.id + "-x2", Type: events.TypeExposure, Experiment: experiment, Variant: arm.Name,
-			UserID: u.id, TS: first.Add(time.Duration(r.Int64N(int64(3 * time.Hour)))), Weights: weights})
+			UserID: u.id, TS: first.Add(time.Duration(r.Int64N(int64(3 * time.Hour)))), Weights: weights, Control: control})
 	}
 	if r.Float64() >= arm.Rate {
 		return evs

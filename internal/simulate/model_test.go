@@ -18,7 +18,7 @@ func TestBehaveIsDeterministic(t *testing.T) {
 	arm := DefaultArms()[2]
 	for i := range 200 {
 		u := newUser("t", i, 0)
-		a, b := u.behave(1, "exp", arm, nil, day0), u.behave(1, "exp", arm, nil, day0)
+		a, b := u.behave(1, "exp", arm, nil, "", day0), u.behave(1, "exp", arm, nil, "", day0)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("user %d: two calls differ:\n%+v\n%+v", i, a, b)
 		}
@@ -26,7 +26,7 @@ func TestBehaveIsDeterministic(t *testing.T) {
 	differ := 0
 	for i := range 200 {
 		u := newUser("t", i, 0)
-		if !reflect.DeepEqual(u.behave(1, "exp", arm, nil, day0), u.behave(2, "exp", arm, nil, day0)) {
+		if !reflect.DeepEqual(u.behave(1, "exp", arm, nil, "", day0), u.behave(2, "exp", arm, nil, "", day0)) {
 			differ++
 		}
 	}
@@ -46,7 +46,7 @@ func TestBehaveEvents(t *testing.T) {
 		ids := map[string]bool{}
 		for i := range n {
 			u := newUser("t", i, 0)
-			evs := u.behave(7, "exp", arm, Weights(DefaultArms()), day0)
+			evs := u.behave(7, "exp", arm, Weights(DefaultArms()), DefaultArms()[0].Name, day0)
 			if evs[0].Type != events.TypeExposure {
 				t.Fatalf("user %d: first event %+v", i, evs[0])
 			}

@@ -40,7 +40,8 @@ type Config struct {
 	Users      int   // simulated users, arriving evenly over the days (default 100,000)
 	// Days is the simulated period, ending the day before Now (default 6:
 	// ingest accepts events up to 7 days old unless started with a larger
-	// --max-event-age).
+	// --max-event-age, and its live counters take them only within its
+	// --dedup-window, 2 days by default).
 	Days int
 	Seed uint64 // default 1
 	// RunTag names the run's users and events (default: the run's start
@@ -367,7 +368,7 @@ func (w *worker) handle(ctx context.Context, u user) error {
 	if rolloutOn {
 		w.rolloutOn++
 	}
-	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.weights, w.dayStart)
+	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.weights, w.cfg.Arms[0].Name, w.dayStart)
 	if w.tallies == nil {
 		w.tallies = map[string]*Tally{}
 	}
