@@ -1,8 +1,11 @@
 package flags
 
 import (
+	"crypto/md5"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -12,19 +15,23 @@ import (
 //	i = int.from_bytes(h[:4], "big")          # first four bytes, big-endian
 //	(i / 2**32) * 100
 //
-// and the salted variant bucket the same way over f"{flag}:{user}:variant".
-// The float literals are Python's repr of the result, so equality is exact.
+// and the salted buckets the same way over f"{flag}:{user}:variant" and
+// f"{flag}:{user}:rollout". The float literals are Python's repr of the
+// result, so equality is exact. The last rows pass the 128-byte stack buffer
+// and hold multi-byte UTF-8 (Python encodes as UTF-8, as Go strings are).
 func TestBucketKnownValues(t *testing.T) {
 	tests := []struct {
-		flag, user       string
-		firstFour        uint32
-		bucket, variantB float64
+		flag, user                 string
+		firstFour                  uint32
+		bucket, variantB, rolloutB float64
 	}{
-		{"dark_mode", "user_001", 0xbaf0afb9, 73.02350832615048, 94.75385879632086},
-		{"pricing_page_experiment", "user_789", 0x7b2d6e6a, 48.1161976698786, 58.70190558489412},
-		{"new_checkout_flow", "user_123", 0x1dd73368, 11.656495369970798, 61.723607731983066},
-		{"beta_features", "alice", 0x2388675d, 13.880010624416173, 51.91685694735497},
-		{"f", "", 0x22006b1c, 13.281888421624899, 36.84862244408578},
+		{"dark_mode", "user_001", 0xbaf0afb9, 73.02350832615048, 94.75385879632086, 17.793375509791076},
+		{"pricing_page_experiment", "user_789", 0x7b2d6e6a, 48.1161976698786, 58.70190558489412, 68.0620156461373},
+		{"new_checkout_flow", "user_123", 0x1dd73368, 11.656495369970798, 61.723607731983066, 60.37528675515205},
+		{"beta_features", "alice", 0x2388675d, 13.880010624416173, 51.91685694735497, 44.51002685818821},
+		{"f", "", 0x22006b1c, 13.281888421624899, 36.84862244408578, 25.275414809584618},
+		{strings.Repeat("\x00", 300), "u", 0x804c7987, 50.11669115629047, -1, -1},
+		{"a.b-c_d", "ユーザー", 0x9f3268e7, 62.18629421200603, -1, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flag+"/"+tt.user, func(t *testing.T) {
@@ -34,18 +41,46 @@ func TestBucketKnownValues(t *testing.T) {
 			if want := float64(tt.firstFour) / (1 << 32) * 100; want != tt.bucket {
 				t.Errorf("first four bytes %#x give %v, table says %v", tt.firstFour, want, tt.bucket)
 			}
+			if tt.variantB < 0 {
+				return // no salted values in the table for this row
+			}
 			if got := VariantBucket(tt.flag, tt.user); got != tt.variantB {
 				t.Errorf("VariantBucket() = %v, want %v", got, tt.variantB)
+			}
+			if got := RolloutBucket(tt.flag, tt.user); got != tt.rolloutB {
+				t.Errorf("RolloutBucket() = %v, want %v", got, tt.rolloutB)
 			}
 		})
 	}
 }
 
-// A key longer than the stack buffer must hash the same as a short one would.
-func TestBucketLongKey(t *testing.T) {
-	long := string(make([]byte, 300))
-	if b := Bucket(long, "u"); b < 0 || b >= 100 {
-		t.Fatalf("Bucket(long) = %v outside [0, 100)", b)
+// refBucket is the seed's formula written out with crypto/md5, independent of
+// hashBucket's buffer handling.
+func refBucket(key string) float64 {
+	sum := md5.Sum([]byte(key))
+	return float64(binary.BigEndian.Uint32(sum[:4])) / (1 << 32) * 100
+}
+
+// Every bucket equals the formula computed with crypto/md5, for keys of every
+// length around the stack buffer's 128 bytes.
+func TestBucketMatchesMD5(t *testing.T) {
+	for n := range 300 {
+		flag := strings.Repeat("f", n)
+		for _, user := range []string{"", "u", fmt.Sprintf("user_%d", n), "ユーザー"} {
+			for _, tc := range []struct {
+				name string
+				got  float64
+				key  string
+			}{
+				{"Bucket", Bucket(flag, user), flag + ":" + user},
+				{"VariantBucket", VariantBucket(flag, user), flag + ":" + user + ":variant"},
+				{"RolloutBucket", RolloutBucket(flag, user), flag + ":" + user + ":rollout"},
+			} {
+				if want := refBucket(tc.key); tc.got != want {
+					t.Fatalf("%s(%d-byte flag, %q) = %v, md5 gives %v", tc.name, n, user, tc.got, want)
+				}
+			}
+		}
 	}
 }
 
@@ -187,14 +222,25 @@ func FuzzBucket(f *testing.F) {
 	f.Add("flag", "user")
 	f.Add("", "")
 	f.Add("a.b-c_d", "ユーザー")
+	f.Add(strings.Repeat("k", 126), "u") // "<flag>:<user>" fills the 128-byte stack buffer
+	f.Add(strings.Repeat("k", 127), "u") // one byte more
+	f.Add(strings.Repeat("k", 200), "u")
 	f.Fuzz(func(t *testing.T, flag, user string) {
-		for _, b := range []float64{Bucket(flag, user), VariantBucket(flag, user)} {
-			if !(b >= 0 && b < 100) {
-				t.Fatalf("bucket(%q, %q) = %v outside [0, 100)", flag, user, b)
+		for _, tc := range []struct {
+			name string
+			got  float64
+			key  string
+		}{
+			{"Bucket", Bucket(flag, user), flag + ":" + user},
+			{"VariantBucket", VariantBucket(flag, user), flag + ":" + user + ":variant"},
+			{"RolloutBucket", RolloutBucket(flag, user), flag + ":" + user + ":rollout"},
+		} {
+			if want := refBucket(tc.key); tc.got != want {
+				t.Fatalf("%s(%q, %q) = %v, md5 of %q gives %v", tc.name, flag, user, tc.got, tc.key, want)
 			}
-		}
-		if Bucket(flag, user) != Bucket(flag, user) {
-			t.Fatal("bucket not deterministic")
+			if !(tc.got >= 0 && tc.got < 100) {
+				t.Fatalf("%s(%q, %q) = %v outside [0, 100)", tc.name, flag, user, tc.got)
+			}
 		}
 	})
 }
