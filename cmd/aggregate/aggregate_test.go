@@ -380,6 +380,11 @@ func TestControlDayOneAndPower(t *testing.T) {
 		!contains(out.Bytes(), report.CodeMetricWithoutConversions) {
 		t.Errorf("CLI table for a metric without conversions (%v):\n%s", err, out.String())
 	}
+	out.Reset() // the experiment after the flags works too
+	if err := run(context.Background(), []string{"report", "--metric", "refund", "redesign"}, envFunc(svc.Env), &out); err != nil ||
+		!contains(out.Bytes(), report.CodeMetricWithoutConversions) {
+		t.Errorf("CLI with the experiment after the flags (%v):\n%s", err, out.String())
+	}
 
 	// Power 0.9: old converts 5 of 20 (σ² = 0.1875), new has 20 users:
 	// mde_abs = 3.2415155500846544 × √(0.1875 × (1/20 + 1/20)) = 3.2415155500846544 × 0.13693063937629152 = 0.4438627968…

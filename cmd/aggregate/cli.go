@@ -31,9 +31,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	}
 	q := url.Values{}
 	var format string
-	var fs *flag.FlagSet
-	cfg, err := config.Parse("aggregate report", args, getenv, func(f *flag.FlagSet) {
-		fs = f
+	cfg, rest, err := config.ParseArgs("aggregate report", args, getenv, func(f *flag.FlagSet) {
 		for _, name := range report.Known {
 			f.Func(strings.ReplaceAll(name, "_", "-"), "as the report's "+name+" parameter", func(s string) error {
 				q.Set(name, s)
@@ -45,7 +43,6 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	if err != nil {
 		return err
 	}
-	rest := fs.Args()
 	if experiment == "" && len(rest) > 0 {
 		experiment, rest = rest[0], rest[1:]
 	}
