@@ -65,7 +65,7 @@ func (w progressWriter) Write(p []byte) (int, error) {
 // with what was sent; the rollout must follow its plan.
 func TestSimulatedExperiment(t *testing.T) {
 	const days = 7
-	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h"}, nil)
+	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h", "--dedup-window", strconv.Itoa((days+1)*24) + "h"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := simulate.Run(ctx, simulate.Config{

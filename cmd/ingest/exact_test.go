@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,7 +17,20 @@ import (
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-var testDay = time.Now().UTC().Truncate(24 * time.Hour).Add(9 * time.Hour)
+// eventTime is when a test's workload happened: the start of the hour
+// before now. Each test reads the clock once and keeps the result, so its
+// events and the day it reads the counters for agree across midnight; the
+// workload's conversions, a minute later, stay in the same hour and day.
+func eventTime() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Hour) }
+
+// Ingest's batch size and worker count in the outage tests: at most
+// batch × workers events are between fetched and forwarded at once.
+const (
+	outageBatch   = 250
+	outageWorkers = 8
+)
+
+const forwardedMetric = "flagstream_ingest_events_forwarded_total"
 
 type pipeline struct {
 	env      map[string]string
@@ -54,7 +68,7 @@ func newPipeline(t *testing.T, redisURL, natsURL string) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	return &pipeline{env: env, nc: nc, js: js, names: names, counters: live.New(rdb, env["FLAGSTREAM_REDIS_PREFIX"], 0)}
+	return &pipeline{env: env, nc: nc, js: js, names: names, counters: live.New(rdb, env["FLAGSTREAM_REDIS_PREFIX"], live.Options{})}
 }
 
 // drained waits until the ingest consumer has nothing pending and nothing
@@ -65,7 +79,7 @@ func (p *pipeline) drained(t *testing.T, within time.Duration) {
 	var info *jetstream.ConsumerInfo
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c, err := p.js.Consumer(ctx, p.names.RawStream, consumerName)
+		c, err := p.js.Consumer(ctx, p.names.RawStream, events.RawConsumer)
 		if err == nil {
 			info, err = c.Info(ctx)
 		}
@@ -98,7 +112,8 @@ func (p *pipeline) checkAnalytics(t *testing.T, w *workload) {
 // acknowledging) give exact counters and one analytics message per id.
 func TestExactUnderDuplicatesAndRedeliveries(t *testing.T) {
 	p := newPipeline(t, "", "")
-	w := newWorkload(75_000, testDay) // 75,000 exposures + 18,750 conversions
+	day := eventTime()
+	w := newWorkload(75_000, day) // 75,000 exposures + 18,750 conversions
 	rng := rand.New(rand.NewPCG(7, 7))
 	stream := append([]events.Event(nil), w.events...)
 	var dups []events.Event
@@ -121,7 +136,7 @@ func TestExactUnderDuplicatesAndRedeliveries(t *testing.T) {
 	in := startIngest(t, p.env)
 	p.drained(t, 3*time.Minute)
 	t.Logf("drained in %v", time.Since(t0))
-	w.check(t, p.counters, testDay)
+	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
 	m := in.Do(t, "GET", "/metrics", nil)
 	if !strings.Contains(string(m.Body), "flagstream_ingest_dedup_hits_total") {
@@ -147,40 +162,98 @@ func publishTo(t *testing.T, js jetstream.JetStream, evs []events.Event, subject
 func TestKilledMidStream(t *testing.T) {
 	p := newPipeline(t, "", "")
 	bin := testenv.Build(t, "./cmd/ingest")
-	w := newWorkload(80_000, testDay) // 100,000 events
+	day := eventTime()
+	w := newWorkload(80_000, day) // 100,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 4 {
+	const kills = 4
+	interrupted := 0
+	for k := range kills {
 		proc := testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 		proc.Kill()
+		// A kill interrupted work only if raw events were left to count.
+		if info := p.consumerInfo(t); info != nil && info.NumPending+uint64(info.NumAckPending) > 0 {
+			interrupted++
+			t.Logf("kill %d: %d pending, %d fetched and unacknowledged", k, info.NumPending, info.NumAckPending)
+		}
+	}
+	if interrupted < 2 {
+		t.Errorf("only %d of %d kills interrupted work in progress", interrupted, kills)
 	}
 	testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 	p.drained(t, 3*time.Minute)
-	w.check(t, p.counters, testDay)
+	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
 }
 
-// Redis stopped for a while mid-stream, then started: exact.
+// consumerInfo reads the ingest consumer's state, nil before it exists.
+func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := p.js.Consumer(ctx, p.names.RawStream, events.RawConsumer)
+	if err != nil {
+		return nil
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// startOutageIngest starts ingest on a workload already on the raw stream
+// and returns once it has forwarded its first events: the moment to take a
+// dependency away, with most of the workload still to do.
+func startOutageIngest(t *testing.T, env map[string]string) *testenv.Service {
+	t.Helper()
+	env["FLAGSTREAM_BATCH"] = fmt.Sprint(outageBatch)
+	env["FLAGSTREAM_WORKERS"] = fmt.Sprint(outageWorkers)
+	in := startIngest(t, env)
+	in.WaitMetric(t, forwardedMetric, 30*time.Second, func(v float64) bool { return v > 0 })
+	return in
+}
+
+// checkInFlight fails the test unless the outage caught ingest with work
+// left: read during the outage, the forwarded count plus what can be between
+// fetched and forwarded at once (events counted, or forwarded without the
+// answer read yet) is below the workload, so when the dependency went away
+// events had been accepted into the raw stream and not yet all counted and
+// forwarded.
+func checkInFlight(t *testing.T, in *testenv.Service, total int) {
+	t.Helper()
+	forwarded := in.Metric(t, forwardedMetric)
+	t.Logf("during the outage: %.0f of %d events forwarded", forwarded, total)
+	if forwarded+outageBatch*outageWorkers >= float64(total) {
+		t.Fatalf("nothing was in flight: ingest had forwarded %.0f of %d events (at most %d more in its hands) when the dependency went away; raise the workload",
+			forwarded, total, outageBatch*outageWorkers)
+	}
+}
+
+// Redis stopped mid-stream, while ingest has batches in hand, then started:
+// exact.
 func TestRedisOutage(t *testing.T) {
 	redisSrv := testenv.PrivateRedis(t)
 	p := newPipeline(t, redisSrv.URL(), "")
-	w := newWorkload(16_000, testDay)
+	day := eventTime()
+	w := newWorkload(16_000, day) // 20,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
-	in := startIngest(t, p.env)
-	time.Sleep(300 * time.Millisecond)
+	in := startOutageIngest(t, p.env)
 	redisSrv.Stop()
-	time.Sleep(2 * time.Second)
+	checkInFlight(t, in, len(w.events))
+	// A batch fetched and not counted: the consumer met the outage.
+	in.WaitLog(t, 30*time.Second, `"dependency":"redis"`)
 	if r := in.Do(t, "GET", "/readyz", nil); r.Status != 503 {
 		t.Errorf("readyz with Redis away = %d, want 503", r.Status)
 	}
 	redisSrv.Start()
 	p.drained(t, 2*time.Minute)
-	w.check(t, p.counters, testDay)
+	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
 }
 
-// NATS restarted mid-stream: exact.
+// NATS restarted mid-stream, while ingest has batches in hand: exact.
 func TestNATSRestart(t *testing.T) {
 	natsSrv := testenv.EmbeddedNATS(t)
 	p := newPipeline(t, "", natsSrv.URL())
@@ -191,14 +264,24 @@ func TestNATSRestart(t *testing.T) {
 	if err := events.EnsureStreams(ctx, p.js, p.names, events.TestStreamLimits()); err != nil {
 		t.Fatal(err)
 	}
-	w := newWorkload(16_000, testDay)
+	day := eventTime()
+	w := newWorkload(16_000, day) // 20,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
-	startIngest(t, p.env)
-	time.Sleep(300 * time.Millisecond)
+	in := startOutageIngest(t, p.env)
 	natsSrv.Stop()
-	time.Sleep(2 * time.Second)
+	// Ingest knows NATS is away (its readiness says so) and has tried to
+	// reach it: nothing it forwards from here on can be acknowledged.
+	deadline := time.Now().Add(30 * time.Second)
+	for in.Do(t, "GET", "/readyz", nil).Status != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz still 200 30 s after NATS stopped")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	in.WaitLog(t, 30*time.Second, `"dependency":"nats"`)
+	checkInFlight(t, in, len(w.events))
 	natsSrv.Start()
 	p.drained(t, 2*time.Minute)
-	w.check(t, p.counters, testDay)
+	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
 }

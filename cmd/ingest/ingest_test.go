@@ -33,12 +33,19 @@ func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration
 	testenv.WaitStream(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
 }
 
-func today() string { return time.Now().UTC().Format(time.DateOnly) }
+// dedupWindow is JetStream's message-id window in the tests that resend:
+// the shortest the services accept, so that a resend after it reaches
+// ingest's own dedup in Redis instead of being dropped by JetStream.
+const dedupWindow = time.Second
 
 func TestPostEvents(t *testing.T) {
 	env := testenv.ServiceEnv(t)
+	env["FLAGSTREAM_STREAM_DEDUP_WINDOW"] = dedupWindow.String()
 	in := startIngest(t, env)
-	now := time.Now().UTC().Format(time.RFC3339)
+	// One clock reading for the whole test: the events' ts and the day the
+	// counters are read for stay the same day across midnight.
+	start := time.Now().UTC()
+	now, today := start.Format(time.RFC3339), start.Format(time.DateOnly)
 	batch := []any{
 		map[string]any{"id": "ev-1", "type": "exposure", "experiment": "pricing", "variant": "control", "user_id": "alice", "ts": now},
 		map[string]any{"type": "exposure", "experiment": "pricing", "variant": "b", "user_id": "bob", "ts": now}, // id assigned
@@ -92,7 +99,7 @@ func TestPostEvents(t *testing.T) {
 
 	// Counted and forwarded: alice control + purchase 12.5; bob b + signup (by attribution); dave control.
 	waitAnalytics(t, env["FLAGSTREAM_NATS_URL"], env["FLAGSTREAM_NATS_NAMESPACE"], 5, 15*time.Second)
-	live := in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today(), nil)
+	live := in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today, nil)
 	res := live["results"].(map[string]any)
 	control := res["control"].(map[string]any)
 	purchase := control["conversions"].(map[string]any)["purchase"].(map[string]any)
@@ -114,19 +121,56 @@ func TestPostEvents(t *testing.T) {
 	}
 
 	// The same body sent again (as after a lost answer) changes nothing: events
-	// without ids get the same ids from their place and content.
-	again := in.Expect(t, 202, "POST", "/v1/events", batch)
-	if fmt.Sprint(again["ids"]) != fmt.Sprint(firstIDs) {
-		t.Errorf("resend got ids %v, first send %v", again["ids"], firstIDs)
+	// without ids get the same ids from their place and content. It is sent
+	// after JetStream's dedup window, so the copies reach the raw stream and
+	// only ingest's dedup in Redis stands between them and the counters.
+	raw := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
+	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
+	hitsBefore := in.Metric(t, "flagstream_ingest_dedup_hits_total")
+	resent := resendPastWindow(t, env, func() []any {
+		again := in.Expect(t, 202, "POST", "/v1/events", batch)
+		if fmt.Sprint(again["ids"]) != fmt.Sprint(firstIDs) {
+			t.Errorf("resend got ids %v, first send %v", again["ids"], firstIDs)
+		}
+		return again["ids"].([]any)
+	})
+	// Barrier: ingest has acknowledged every raw message, the copies included,
+	// so whatever they were going to change in Redis has changed.
+	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
+	if hits := in.Metric(t, "flagstream_ingest_dedup_hits_total") - hitsBefore; hits != float64(resent) {
+		t.Errorf("%v dedup hits for the %d resent events, want one each", hits, resent)
 	}
-	time.Sleep(time.Second)
-	live = in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today(), nil)
+	live = in.Expect(t, 200, "GET", "/v1/experiments/pricing/live?date="+today, nil)
 	res = live["results"].(map[string]any)
 	if e := res["control"].(map[string]any)["exposures"].(float64); e != 2 {
 		t.Errorf("control exposures after the resend = %v, want 2", e)
 	}
 	if e := res["b"].(map[string]any)["exposures"].(float64); e != 1 {
 		t.Errorf("b exposures after resending bob's id-less exposure = %v, want 1", e)
+	}
+}
+
+// resendPastWindow waits out JetStream's dedup window (dedupWindow, which
+// the streams of env must have), then calls send, which resends events and
+// returns their ids, until one resend put every one of them on the raw
+// stream (the server forgets ids on a timer, so an id may outlive the window
+// a little; an id it still knew would take no sequence number). It returns
+// how many events were resent.
+func resendPastWindow(t *testing.T, env map[string]string, send func() []any) int {
+	t.Helper()
+	natsURL, raw := env["FLAGSTREAM_NATS_URL"], events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		time.Sleep(dedupWindow + dedupWindow/2)
+		before := testenv.StreamLastSeq(t, natsURL, raw)
+		ids := send()
+		stored := testenv.StreamLastSeq(t, natsURL, raw) - before
+		if stored == uint64(len(ids)) {
+			return len(ids)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a resend of %d events stored %d on the raw stream: JetStream's window is not %v", len(ids), stored, dedupWindow)
+		}
 	}
 }
 
