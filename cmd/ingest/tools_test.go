@@ -40,7 +40,7 @@ func TestRebuildLiveAndArchive(t *testing.T) {
 		{ID: "x2", Type: events.TypeExposure, Experiment: "rb", Variant: "treatment", UserID: "bob", TS: now},
 		{ID: "c1", Type: events.TypeConversion, Experiment: "rb", UserID: "alice", ConversionType: "purchase", Value: v(10), TS: old.Add(time.Hour)},
 		{ID: "c2", Type: events.TypeConversion, UserID: "bob", ConversionType: "purchase", Value: v(5), TS: now.Add(time.Minute)}, // names no experiment
-		{ID: "c3", Type: events.TypeConversion, Experiment: "rb", UserID: "carol", ConversionType: "purchase", TS: now},          // never exposed
+		{ID: "c3", Type: events.TypeConversion, Experiment: "rb", UserID: "carol", ConversionType: "purchase", TS: now},           // never exposed
 		{ID: "y1", Type: events.TypeExposure, Experiment: "other", Variant: "a", UserID: "bob", TS: now},
 	}
 	store := chstore.New(conn)
@@ -88,6 +88,23 @@ func TestRebuildLiveAndArchive(t *testing.T) {
 	for _, args := range [][]string{{"archive"}, {"archive", "a", "b"}, {"rebuild-live", "bad:name"}} {
 		if err := run(ctx, args, func(k string) string { return env[k] }, &out); err == nil {
 			t.Errorf("ingest %v: no error", args)
+		}
+	}
+}
+
+// Lifetimes that cannot work are refused with the flag's name, before
+// anything connects: a sub-minute dedup window would let redeliveries count
+// twice, a retention shorter than the window would drop counted days.
+func TestLiveOptionsValidated(t *testing.T) {
+	for args, want := range map[string]string{
+		"--dedup-window 500ms":                    "dedup-window",
+		"--dedup-window 0s":                       "dedup-window",
+		"--dedup-window 72h --live-retention 48h": "live-retention",
+		"--user-ttl 1h":                           "user-ttl",
+	} {
+		err := run(context.Background(), strings.Fields(args), func(string) string { return "" }, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ingest %s: %v, want an error naming %s", args, err, want)
 		}
 	}
 }
