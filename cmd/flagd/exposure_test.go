@@ -1,38 +1,132 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-// streamEvents reads the raw stream of a namespace (see testenv.StreamEvents).
+// streamEvents reads the raw stream of a namespace as testenv.StreamEvents
+// does (events by id, and how many messages carried each id), but asks each
+// fetch for no more than the messages still unread, so that it returns as
+// soon as it has them instead of waiting out a fetch of 1,000 (5 s a read,
+// which polling cannot afford).
 func streamEvents(t *testing.T, natsURL, ns string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	return testenv.StreamEvents(t, natsURL, events.NewNames(ns).RawStream)
+	stream := events.NewNames(ns).RawStream
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got, seen := map[string]events.Event{}, map[string]int{}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return got, seen // no stream yet: nothing published
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs == 0 {
+		return got, seen
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read := uint64(0); read < info.State.Msgs; {
+		batch, err := cons.Fetch(int(min(1000, info.State.Msgs-read)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var e events.Event
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				t.Fatalf("%s: message %s is not an event: %v", stream, m.Data(), err)
+			}
+			if id := m.Headers().Get("Nats-Msg-Id"); id != e.ID {
+				t.Fatalf("%s: message id %q for event %q", stream, id, e.ID)
+			}
+			got[e.ID] = e
+			seen[e.ID]++
+		}
+		if n == 0 {
+			t.Fatalf("%s: read %d of %d messages: %v", stream, read, info.State.Msgs, batch.Error())
+		}
+		read += uint64(n)
+	}
+	return got, seen
 }
 
-// waitStream polls until the raw stream of a namespace holds n messages.
-func waitStream(t *testing.T, natsURL, ns string, n int, within time.Duration) {
+// barrierCount numbers the barrier users of a test process.
+var barrierCount atomic.Int64
+
+// exposureBarrier shows that everything flagd enqueued so far has been
+// published, without waiting for "long enough": it evaluates flag (which must
+// have variants) for a user no other evaluation used, waits until that
+// exposure is on the stream, then until the publisher holds nothing
+// (flagstream_flagd_exposures_buffered 0), and returns the stream's events.
+// The publisher takes events in the order they were enqueued, so once the
+// barrier's own exposure is acknowledged every earlier one was either
+// acknowledged (it is on the stream) or kept for a retry (then the buffer is
+// not empty); the barrier was the last enqueued, so the buffer only shrinks.
+// Every exposure that is not on the stream now, never will be. Check the
+// drop counter separately. The barrier's event is among those returned.
+func exposureBarrier(t *testing.T, in *instance, natsURL, ns, flag string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	testenv.WaitStream(t, natsURL, events.NewNames(ns).RawStream, n, within)
+	user := fmt.Sprintf("barrier_%d", barrierCount.Add(1))
+	got := in.expect(t, 200, "POST", "/ofrep/v1/evaluate/flags/"+flag, map[string]any{"context": map[string]any{"targetingKey": user}})
+	if got["reason"] != "SPLIT" {
+		t.Fatalf("barrier evaluation of %s = %v, want a variant by SPLIT (an exposure)", flag, got)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs, _ := streamEvents(t, natsURL, ns)
+		found := false
+		for _, ev := range evs {
+			found = found || ev.UserID == user
+		}
+		if found {
+			in.WaitMetric(t, "flagstream_flagd_exposures_buffered", 10*time.Second, func(v float64) bool { return v == 0 })
+			return streamEvents(t, natsURL, ns)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("barrier exposure of %s not on the stream within 30 s (%d events there)", user, len(evs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // N evaluations that assign a variant give exactly N exposures, with the
 // fields the pipeline needs; evaluations without a variant give none.
 func TestExposuresPublished(t *testing.T) {
 	e := newEnv(t)
+	natsURL, ns := e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"]
 	in := start(t, e, nil)
 	in.expect(t, 200, "PUT", "/v1/flags/pricing_page_experiment", threeWay)
 	in.expect(t, 200, "PUT", "/v1/flags/plain", map[string]any{"status": "enabled"})
 	in.waitServed(t, "plain", 1)
 	in.waitServed(t, "pricing_page_experiment", 1) // probe evaluations expose user "probe"
-	probes, _ := streamEventsSettled(t, e)
+	before, _ := exposureBarrier(t, in, natsURL, ns, "pricing_page_experiment")
+	probes := len(before)
 
 	const n = 300
 	var wg sync.WaitGroup
@@ -52,15 +146,18 @@ func TestExposuresPublished(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitStream(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"], probes+n, 10*time.Second)
-	time.Sleep(200 * time.Millisecond) // nothing more may arrive
-	got, seen := streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"])
+	// Every exposure of the evaluations above was enqueued before their
+	// answers; the barrier shows each of them published, and nothing else.
+	got, seen := exposureBarrier(t, in, natsURL, ns, "pricing_page_experiment")
+	if d := in.Metric(t, "flagstream_flagd_exposures_dropped_total"); d != 0 {
+		t.Errorf("%v exposures dropped", d)
+	}
 	users := map[string]bool{}
 	for id, ev := range got {
 		if seen[id] != 1 {
 			t.Errorf("event %s on the stream %d times", id, seen[id])
 		}
-		if ev.UserID == "probe" {
+		if ev.UserID == "probe" || strings.HasPrefix(ev.UserID, "barrier_") {
 			continue
 		}
 		users[ev.UserID] = true
@@ -73,29 +170,9 @@ func TestExposuresPublished(t *testing.T) {
 			t.Errorf("user_789 exposed to %s, evaluated control", ev.Variant)
 		}
 	}
-	if len(got) != probes+n || len(users) != n {
-		t.Errorf("stream holds %d exposures for %d users, want %d for %d", len(got), len(users), probes+n, n)
+	if want := probes + n + 1; len(got) != want || len(users) != n { // + 1: the second barrier
+		t.Errorf("stream holds %d exposures for %d users, want %d for %d", len(got), len(users), want, n)
 	}
-}
-
-// streamEventsSettled waits until the stream stops growing and returns its size.
-func streamEventsSettled(t *testing.T, e env) (int, map[string]events.Event) {
-	t.Helper()
-	last := -1
-	for range 50 {
-		got, _ := streamEventsOrEmpty(t, e)
-		if len(got) == last {
-			return last, got
-		}
-		last = len(got)
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("stream never settled")
-	return 0, nil
-}
-
-func streamEventsOrEmpty(t *testing.T, e env) (map[string]events.Event, map[string]int) {
-	return streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"])
 }
 
 // A write through one flagd is served by another within a second.
@@ -124,7 +201,10 @@ func TestTwoFlagdOnOneRedis(t *testing.T) {
 var _ = testenv.NATSURLVar
 
 // With --exposures=false (apps that report exposures themselves), variant
-// evaluations publish nothing.
+// evaluations publish nothing. No barrier exposure can come from this flagd,
+// so the publisher's own counters are the barrier: an exposure is enqueued
+// before its evaluation is answered, and from then on it is buffered,
+// published or dropped, so after the answers all three must read 0.
 func TestExposuresOff(t *testing.T) {
 	e := newEnv(t)
 	in := start(t, e, map[string]string{"FLAGSTREAM_EXPOSURES": "false"})
@@ -135,7 +215,11 @@ func TestExposuresOff(t *testing.T) {
 			t.Fatalf("evaluate: %d %s", r.Status, r.Body)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // the publisher sends within milliseconds when on
+	for _, m := range []string{"flagstream_flagd_exposures_buffered", "flagstream_flagd_exposures_published_total", "flagstream_flagd_exposures_dropped_total"} {
+		if v := in.Metric(t, m); v != 0 {
+			t.Errorf("%s = %v with --exposures=false, want 0", m, v)
+		}
+	}
 	if got, _ := streamEvents(t, e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"]); len(got) != 0 {
 		t.Errorf("%d exposures published with --exposures=false", len(got))
 	}
