@@ -46,6 +46,7 @@ func TestAdminRoutes(t *testing.T) {
 		{map[string]any{"status": "enabled", "variants": map[string]any{"a": 60, "b": 30}}, "variants"},
 		{map[string]any{"status": "enabled", "rules": []any{map[string]any{"attribute": "plan", "operator": "like", "value": "x"}}}, "rules[0].operator"},
 		{map[string]any{"status": "sometimes"}, "status"},
+		{map[string]any{"status": "enabled", "variant_hash": "peppered"}, "variant_hash"},
 		{map[string]any{"status": "enabled", "percentage": "5"}, "percentage"},
 		{map[string]any{"status": "enabled", "colour": "red"}, "colour"},
 		{map[string]any{"key": "other", "status": "enabled"}, "key"},
@@ -98,6 +99,25 @@ func TestRolloutRoutes(t *testing.T) {
 		t.Errorf("rollback from stage 0 = %v, want the flag disabled", got)
 	}
 	in.expect(t, 200, "GET", "/v1/flags/new_payment_system/rollout", nil)
+
+	// An A/B flag put on a plan keeps its users' variants: the plan records
+	// variant_hash "plain", and a later PUT that does not name it keeps it.
+	ab := map[string]any{"status": "enabled", "variants": map[string]any{"control": 50, "treatment": 50}}
+	in.expect(t, 200, "PUT", "/v1/flags/ab", ab)
+	if f := in.expect(t, 200, "GET", "/v1/flags/ab", nil); f["variant_hash"] != nil {
+		t.Errorf("a flag never on a plan shows variant_hash %v, want none", f["variant_hash"])
+	}
+	got = in.expect(t, 200, "PUT", "/v1/flags/ab/rollout", map[string]any{"stages": []any{map[string]any{"percentage": 10}}})
+	if f := got["flag"].(map[string]any); f["variant_hash"] != "plain" || f["status"] != "percentage" {
+		t.Errorf("A/B flag put on a plan = %v, want status percentage with variant_hash plain", f)
+	}
+	if f := in.expect(t, 200, "PUT", "/v1/flags/ab", ab); f["variant_hash"] != "plain" {
+		t.Errorf("PUT without variant_hash answered %v, want the stored plain kept", f["variant_hash"])
+	}
+	if f := in.expect(t, 200, "GET", "/v1/flags/ab", nil); f["variant_hash"] != "plain" {
+		t.Errorf("GET after a PUT without variant_hash = %v, want plain kept", f["variant_hash"])
+	}
+
 	in.expect(t, 400, "PUT", "/v1/flags/new_payment_system/rollout", map[string]any{"stages": []any{}})
 	in.expect(t, 400, "PUT", "/v1/flags/new_payment_system/rollout", map[string]any{"stages": []any{map[string]any{"percentage": -1}}})
 	in.expect(t, 404, "PUT", "/v1/flags/ghost/rollout", stages)
