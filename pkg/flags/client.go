@@ -112,7 +112,7 @@ func NewClient(ctx context.Context, store *Store, opts ClientOptions) (*Client, 
 // Evaluate evaluates a flag from memory and reports an exposure through
 // OnExposure when the result assigns a variant.
 func (c *Client) Evaluate(key string, ec EvalContext) Result {
-	_, r := c.View().Evaluate(key, ec)
+	_, r := c.evaluate(c.snap.Load(), key, &ec)
 	return r
 }
 
@@ -122,7 +122,7 @@ func (c *Client) Evaluate(key string, ec EvalContext) Result {
 // separately, or a change in between pairs one version's flag with another's
 // result, or a missing flag with a found result.
 func (c *Client) EvaluateFlag(key string, ec EvalContext) (*Flag, Result) {
-	return c.View().Evaluate(key, ec)
+	return c.evaluate(c.snap.Load(), key, &ec)
 }
 
 // View is one snapshot of the client's flags: everything read through it
@@ -147,9 +147,15 @@ func (v View) Flag(key string) *Flag { return v.snap.flags[key] }
 // client's OnExposure when the result assigns a variant, and returns the flag
 // with the result (nil when the view has no such flag).
 func (v View) Evaluate(key string, ec EvalContext) (*Flag, Result) {
-	c := v.c
-	f := v.snap.flags[key]
-	r := Evaluate(f, ec)
+	return v.c.evaluate(v.snap, key, &ec)
+}
+
+// evaluate is every evaluation of the client: one snapshot's flag, its result
+// and the exposure. The context goes by pointer, so the call copies no
+// EvalContext (the client benchmarks measure it).
+func (c *Client) evaluate(s *snapshot, key string, ec *EvalContext) (*Flag, Result) {
+	f := s.flags[key]
+	r := Evaluate(f, *ec)
 	if c.opts.OnExposure != nil && r.Exposed() {
 		e := Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version}
 		if f.prep != nil { // always, for flags the client loaded
