@@ -210,6 +210,9 @@ func startOutageIngest(t *testing.T, env map[string]string) *testenv.Service {
 	t.Helper()
 	env["FLAGSTREAM_BATCH"] = fmt.Sprint(outageBatch)
 	env["FLAGSTREAM_WORKERS"] = fmt.Sprint(outageWorkers)
+	// What a NATS restart lost in flight comes back after the ack wait:
+	// 5 s rather than 30 keeps the test short.
+	env["FLAGSTREAM_ACK_WAIT"] = "5s"
 	in := startIngest(t, env)
 	in.WaitMetric(t, forwardedMetric, 30*time.Second, func(v float64) bool { return v > 0 })
 	return in
