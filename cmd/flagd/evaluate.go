@@ -61,8 +61,7 @@ func (a *api) evaluateOne() http.Handler {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		f := c.Flag(req.Flag)
-		res := c.Evaluate(req.Flag, ec)
+		f, res := c.EvaluateFlag(req.Flag, ec) // one snapshot: the flag and its result agree
 		a.metrics.evaluated(f, res, start)
 		if res.ErrorCode == flags.ErrorFlagNotFound {
 			httpapi.WriteError(w, r, fmt.Errorf("flag %q: %w", req.Flag, flags.ErrNotFound))
@@ -92,11 +91,11 @@ func (a *api) evaluateAll() http.Handler {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		keys := c.Keys()
+		view := c.View() // one snapshot for the whole answer
+		keys := view.Keys()
 		out := make([]evaluation, 0, len(keys))
 		for _, key := range keys {
-			f := c.Flag(key)
-			res := c.Evaluate(key, ec)
+			f, res := view.Evaluate(key, ec)
 			a.metrics.evaluated(f, res, start)
 			if res.ErrorCode != flags.ErrorFlagNotFound {
 				out = append(out, toEvaluation(key, res))

@@ -44,7 +44,7 @@ func StreamEvents(t testing.TB, natsURL, stream string) (map[string]events.Event
 		t.Fatal(err)
 	}
 	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(1000, info.State.Msgs-read)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
