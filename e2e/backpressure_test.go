@@ -23,12 +23,7 @@ import (
 // exactly once in the live counters and in the report, and the loss metric
 // reads 0 throughout.
 func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
-	env := testenv.ServiceEnv(t)
-	dsn, _ := testenv.ClickHouseDSN(t)
-	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
-	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
-	env["FLAGSTREAM_STREAM_MAX_EVENTS"] = "400"
-	env["FLAGSTREAM_STREAM_DEDUP_WINDOW"] = "1s"
+	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_MAX_EVENTS": "400", "FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
 	ingest := testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env, "--batch", "100", "--workers", "2")
 
 	const experiment, perBatch = "backpressure", 52

@@ -34,13 +34,7 @@ type stack struct {
 // of them share.
 func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []string, extraEnv map[string]string) *stack {
 	t.Helper()
-	env := testenv.ServiceEnv(t)
-	for k, v := range extraEnv {
-		env[k] = v
-	}
-	dsn, _ := testenv.ClickHouseDSN(t)
-	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
-	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
+	env := stackEnv(t, extraEnv)
 	s := &stack{flagd: testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), env, flagdArgs...)}
 	for range ingests {
 		s.ingests = append(s.ingests, testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env, ingestArgs...))
@@ -50,6 +44,21 @@ func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []s
 		s.aggregates = append(s.aggregates, testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "1000"))
 	}
 	return s
+}
+
+// stackEnv is the environment of one deployment's processes: this test's
+// namespaces on the shared servers, its own ClickHouse database, and extra
+// (may be nil) on top.
+func stackEnv(t *testing.T, extra map[string]string) map[string]string {
+	t.Helper()
+	env := testenv.ServiceEnv(t)
+	for k, v := range extra {
+		env[k] = v
+	}
+	dsn, _ := testenv.ClickHouseDSN(t)
+	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
+	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
+	return env
 }
 
 type progressWriter struct{ t *testing.T }

@@ -21,11 +21,7 @@ import (
 // dedup window, gets the same ids back and counts nothing twice, in the
 // live counters and in the report alike.
 func TestEventsWithoutIDsCountOnce(t *testing.T) {
-	env := testenv.ServiceEnv(t)
-	dsn, _ := testenv.ClickHouseDSN(t)
-	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
-	env["FLAGSTREAM_LOG_LEVEL"] = "warn"
-	env["FLAGSTREAM_STREAM_DEDUP_WINDOW"] = "1s"
+	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
 	ingest := testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env)
 	aggregate := testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve")
 

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -11,69 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-// streamEvents reads the raw stream of a namespace as testenv.StreamEvents
-// does (events by id, and how many messages carried each id), but asks each
-// fetch for no more than the messages still unread, so that it returns as
-// soon as it has them instead of waiting out a fetch of 1,000 (5 s a read,
-// which polling cannot afford).
+// streamEvents reads the raw stream of a namespace (see testenv.StreamEvents).
 func streamEvents(t *testing.T, natsURL, ns string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	stream := events.NewNames(ns).RawStream
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	got, seen := map[string]events.Event{}, map[string]int{}
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		return got, seen // no stream yet: nothing published
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs == 0 {
-		return got, seen
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for read := uint64(0); read < info.State.Msgs; {
-		batch, err := cons.Fetch(int(min(1000, info.State.Msgs-read)), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var e events.Event
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				t.Fatalf("%s: message %s is not an event: %v", stream, m.Data(), err)
-			}
-			if id := m.Headers().Get("Nats-Msg-Id"); id != e.ID {
-				t.Fatalf("%s: message id %q for event %q", stream, id, e.ID)
-			}
-			got[e.ID] = e
-			seen[e.ID]++
-		}
-		if n == 0 {
-			t.Fatalf("%s: read %d of %d messages: %v", stream, read, info.State.Msgs, batch.Error())
-		}
-		read += uint64(n)
-	}
-	return got, seen
+	return testenv.StreamEvents(t, natsURL, events.NewNames(ns).RawStream)
 }
 
 // barrierCount numbers the barrier users of a test process.
