@@ -5,6 +5,9 @@
 # per-event command mix, measured with redis-benchmark in the same run.
 #
 #   scripts/bench-ingest.sh          (make bench runs it; BENCH_EVENTS=1000000)
+#
+# BENCH_INGEST_DIR: take ingest and rawload from that checkout instead (to
+# measure an older version next to this one on the same machine, same run).
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -16,13 +19,18 @@ ADDR=127.0.0.1:18085
 log() { printf '[bench-ingest] %s\n' "$*" >&2; }
 
 eval "$(scripts/services.sh up)"
-go build -o "$OUT/" ./cmd/ingest ./scripts/bench/rawload
+if [[ -n ${BENCH_INGEST_DIR:-} ]]; then
+	(cd "$BENCH_INGEST_DIR" && go build -o "$ROOT/$OUT/" ./cmd/ingest ./scripts/bench/rawload)
+else
+	go build -o "$OUT/" ./cmd/ingest ./scripts/bench/rawload
+fi
 redis_port=${FLAGSTREAM_REDIS_URL##*:}
 redis_port=${redis_port%%/*}
 
 # The Redis ceiling: per event, the exposure mix ingest's script runs
-# (dedup marker SET NX EX, HINCRBY, PFADD, HSET) as one EVAL, pipelined.
-mix='redis.call("SET", "benchmix:seen:" .. ARGV[1], "1", "NX", "EX", 60) redis.call("HINCRBY", "benchmix:exposures", "control", 1) redis.call("PFADD", "benchmix:users", ARGV[1]) redis.call("HSET", "benchmix:assign", ARGV[1], "control") return 1'
+# (dedup marker SADD into the day's set, HINCRBY, PFADD, HSET) as one EVAL,
+# pipelined.
+mix='redis.call("SADD", "benchmix:seen:day", ARGV[1]) redis.call("HINCRBY", "benchmix:exposures", "control", 1) redis.call("PFADD", "benchmix:users", ARGV[1]) redis.call("HSET", "benchmix:assign", ARGV[1], "control") return 1'
 ceiling=$(redis-benchmark -p "$redis_port" -n 300000 -P 100 -r 100000000 -q eval "$mix" 0 __rand_int__ | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
 redis-cli -p "$redis_port" --scan --pattern 'benchmix:*' | xargs -r -n 500 redis-cli -p "$redis_port" del >/dev/null
 
