@@ -249,15 +249,5 @@ func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 // consumerInfo reads the aggregate consumer's state, nil before it exists.
 func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := p.js.Consumer(ctx, p.names.AnalyticsStream, events.AnalyticsConsumer)
-	if err != nil {
-		return nil
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
+	return testenv.ConsumerInfo(t, p.js, p.names.AnalyticsStream, events.AnalyticsConsumer)
 }

@@ -190,17 +190,7 @@ func TestKilledMidStream(t *testing.T) {
 // consumerInfo reads the ingest consumer's state, nil before it exists.
 func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := p.js.Consumer(ctx, p.names.RawStream, events.RawConsumer)
-	if err != nil {
-		return nil
-	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
+	return testenv.ConsumerInfo(t, p.js, p.names.RawStream, events.RawConsumer)
 }
 
 // startOutageIngest starts ingest on a workload already on the raw stream

@@ -19,12 +19,8 @@ import (
 // that does not exist reads as empty.
 func StreamEvents(t testing.TB, natsURL, stream string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, done := jetStream(t, natsURL)
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	got, seen := map[string]events.Event{}, map[string]int{}
@@ -72,12 +68,8 @@ func StreamEvents(t testing.TB, natsURL, stream string) (map[string]events.Event
 // WaitStream polls until a stream holds at least n messages.
 func WaitStream(t testing.TB, natsURL, stream string, n int, within time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, done := jetStream(t, natsURL)
+	defer done()
 	deadline := time.Now().Add(within)
 	var have uint64
 	for time.Now().Before(deadline) {
@@ -102,12 +94,8 @@ func WaitStream(t testing.TB, natsURL, stream string, n int, within time.Duratio
 // message (count it, forward it, find it a duplicate) is done.
 func WaitAcked(t testing.TB, natsURL, stream, consumer string, within time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, done := jetStream(t, natsURL)
+	defer done()
 	deadline := time.Now().Add(within)
 	last := "no answer"
 	for time.Now().Before(deadline) {
@@ -143,12 +131,8 @@ func WaitAcked(t testing.TB, natsURL, stream, consumer string, within time.Durat
 // an empty or absent stream).
 func StreamLastSeq(t testing.TB, natsURL, stream string) uint64 {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, done := jetStream(t, natsURL)
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
@@ -160,4 +144,35 @@ func StreamLastSeq(t testing.TB, natsURL, stream string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.LastSeq
+}
+
+// jetStream connects to natsURL for one helper call; done closes it.
+func jetStream(t testing.TB, natsURL string) (js jetstream.JetStream, done func()) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err = jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	return js, nc.Close
+}
+
+// ConsumerInfo reads a durable consumer's state, nil before it exists.
+func ConsumerInfo(t testing.TB, js jetstream.JetStream, stream, consumer string) *jetstream.ConsumerInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return nil
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }
