@@ -47,6 +47,11 @@ type ClientOptions struct {
 	// OnError, if set, is called when a reload from Redis fails; the client keeps
 	// serving the flags it has and tries again.
 	OnError func(err error)
+	// OnChange, if set, is called on the client's update goroutine after the
+	// snapshot changed, with the keys of the flags that were added, removed
+	// or got another version (sorted). It must not block: event streams fan
+	// it out (flagd's ADR 0008 streams).
+	OnChange func(keys []string)
 }
 
 // snapshot is an immutable view of all flags; a new one replaces it whole.
@@ -150,21 +155,40 @@ func (v View) Evaluate(key string, ec EvalContext) (*Flag, Result) {
 	return v.c.evaluate(v.snap, key, &ec)
 }
 
+// Peek evaluates a flag of the view without reporting an exposure: for
+// answers a user may never see (bulk evaluation by web and mobile apps,
+// which report exposures on use).
+func (v View) Peek(key string, ec EvalContext) (*Flag, Result) {
+	f := v.snap.flags[key]
+	return f, Evaluate(f, ec)
+}
+
+// NewExposure is the exposure of result r of flag f for user, as OnExposure
+// receives it, and false when r puts nobody into a variant.
+func NewExposure(f *Flag, r Result, user string) (Exposure, bool) {
+	if !r.Exposed() {
+		return Exposure{}, false
+	}
+	e := Exposure{Flag: f.Key, Variant: r.Variant, UserID: user, Version: r.Version}
+	if f.prep != nil { // always, for flags the client loaded
+		e.Weights = f.prep.weights
+	}
+	// Exposed implies a variant, so Variants is not empty; the name is a
+	// string header copy, no allocation.
+	e.Control = f.Variants[0].Name
+	return e, true
+}
+
 // evaluate is every evaluation of the client: one snapshot's flag, its result
 // and the exposure. The context goes by pointer, so the call copies no
 // EvalContext (the client benchmarks measure it).
 func (c *Client) evaluate(s *snapshot, key string, ec *EvalContext) (*Flag, Result) {
 	f := s.flags[key]
 	r := Evaluate(f, *ec)
-	if c.opts.OnExposure != nil && r.Exposed() {
-		e := Exposure{Flag: key, Variant: r.Variant, UserID: ec.UserID, Version: r.Version}
-		if f.prep != nil { // always, for flags the client loaded
-			e.Weights = f.prep.weights
+	if c.opts.OnExposure != nil {
+		if e, ok := NewExposure(f, r, ec.UserID); ok {
+			c.opts.OnExposure(e)
 		}
-		// Exposed implies a variant, so Variants is not empty; the name is a
-		// string header copy, no allocation.
-		e.Control = f.Variants[0].Name
-		c.opts.OnExposure(e)
 	}
 	return f, r
 }
@@ -276,8 +300,32 @@ func (c *Client) resync(ctx context.Context) error {
 	for _, b := range broken {
 		c.problem(b.Key, -1, b)
 	}
+	old := c.snap.Load()
 	c.snap.Store(newSnapshot(m, time.Now()))
+	if c.opts.OnChange != nil && old != nil { // nil: the first load, before anyone could listen
+		if keys := changedKeys(old.flags, m); len(keys) > 0 {
+			c.opts.OnChange(keys)
+		}
+	}
 	return nil
+}
+
+// changedKeys are the keys added, removed or with another version from old
+// to cur, sorted.
+func changedKeys(old, cur map[string]*Flag) []string {
+	var keys []string
+	for k, f := range cur {
+		if o, ok := old[k]; !ok || o.Version != f.Version {
+			keys = append(keys, k)
+		}
+	}
+	for k := range old {
+		if _, ok := cur[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // apply handles one change notice by reloading that flag.
@@ -322,6 +370,11 @@ func (c *Client) replace(key string, f *Flag) {
 		m[key] = f
 	}
 	c.snap.Store(newSnapshot(m, old.loadedAt))
+	if c.opts.OnChange != nil {
+		if prev, ok := old.flags[key]; ok != (f != nil) || ok && prev.Version != f.Version {
+			c.opts.OnChange([]string{key})
+		}
+	}
 }
 
 func (c *Client) checkProblem(f *Flag) {

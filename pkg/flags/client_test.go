@@ -292,3 +292,46 @@ func TestClientViewIsOneSnapshot(t *testing.T) {
 		t.Errorf("EvaluateFlag(gone) = %+v %+v, want nil and not found", f, r)
 	}
 }
+
+// OnChange names the flags a change notice or a resync changed, and only
+// those; Peek evaluates without an exposure.
+func TestClientOnChangeAndPeek(t *testing.T) {
+	store, _, _ := newStore(t)
+	ctx := ctxT(t)
+	changes := make(chan []string, 16)
+	var exposures atomic.Int64
+	c := newClient(t, store, flags.ClientOptions{
+		OnChange:   func(keys []string) { changes <- keys },
+		OnExposure: func(flags.Exposure) { exposures.Add(1) },
+	})
+	ab := &flags.Flag{Key: "ab", Status: flags.StatusEnabled, Variants: []flags.Variant{{Name: "control", Weight: 50}, {Name: "b", Weight: 50}}}
+	if _, err := store.Put(ctx, ab); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case keys := <-changes:
+		if !slices.Equal(keys, []string{"ab"}) {
+			t.Errorf("changed keys %v, want [ab]", keys)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported for a new flag")
+	}
+	f, r := c.View().Peek("ab", flags.EvalContext{UserID: "u1"})
+	if f == nil || r.Variant == "" || exposures.Load() != 0 {
+		t.Errorf("Peek = %v %+v with %d exposures, want a variant and none", f, r, exposures.Load())
+	}
+	if e, ok := flags.NewExposure(f, r, "u1"); !ok || e.Control != "control" || e.Version != f.Version || e.Weights["b"] != 50 {
+		t.Errorf("NewExposure = %+v %v", e, ok)
+	}
+	if err := store.Delete(ctx, "ab"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case keys := <-changes:
+		if !slices.Equal(keys, []string{"ab"}) {
+			t.Errorf("changed keys on delete %v", keys)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported for a deleted flag")
+	}
+}
