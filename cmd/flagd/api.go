@@ -28,6 +28,9 @@ type api struct {
 	tokens  httpapi.Tokens
 	metrics *metrics
 	log     zerolog.Logger
+	// bulkExposures: bulk evaluation publishes exposures as single
+	// evaluation does (the old behaviour; see bulkEvaluate).
+	bulkExposures bool
 }
 
 var errNotLoaded = errors.New("flags not loaded from Redis yet")

@@ -95,7 +95,7 @@ func (a *api) evaluateAll() http.Handler {
 		keys := view.Keys()
 		out := make([]evaluation, 0, len(keys))
 		for _, key := range keys {
-			f, res := view.Evaluate(key, ec)
+			f, res := a.bulkEvaluate(view, key, ec)
 			a.metrics.evaluated(f, res, start)
 			if res.ErrorCode != flags.ErrorFlagNotFound {
 				out = append(out, toEvaluation(key, res))
@@ -111,4 +111,17 @@ func nativeContext(raw map[string]any) (flags.EvalContext, error) {
 		return ec, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
 	}
 	return ec, nil
+}
+
+// bulkEvaluate evaluates one flag of a bulk request. A bulk answer holds
+// every flag, most of which the app will never show: exposing the user to
+// all of them would put users who never saw a change into its report and
+// shrink every effect toward zero. So bulk evaluation exposes nobody unless
+// flagd runs with --bulk-exposures; apps report what they use through
+// POST /v1/exposures.
+func (a *api) bulkEvaluate(view flags.View, key string, ec flags.EvalContext) (*flags.Flag, flags.Result) {
+	if a.bulkExposures {
+		return view.Evaluate(key, ec)
+	}
+	return view.Peek(key, ec)
 }

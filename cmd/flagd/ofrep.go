@@ -116,7 +116,7 @@ func (a *api) ofrepBulk() http.Handler {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			f, res := view.Evaluate(key, ec)
+			f, res := a.bulkEvaluate(view, key, ec)
 			a.metrics.evaluated(f, res, start)
 			switch res.ErrorCode {
 			case flags.ErrorFlagNotFound: // not with keys and flags from one view; never a nil flag below
