@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
 )
 
@@ -31,6 +33,11 @@ type api struct {
 	// bulkExposures: bulk evaluation publishes exposures as single
 	// evaluation does (the old behaviour; see bulkEvaluate).
 	bulkExposures bool
+	// publish queues an exposure for the raw stream (false: the buffer is
+	// full, the event is dropped and counted).
+	publish func(events.Event) bool
+	js      jetstream.JetStream
+	names   events.Names
 }
 
 var errNotLoaded = errors.New("flags not loaded from Redis yet")
@@ -58,6 +65,8 @@ func (a *api) routes(mux *http.ServeMux) {
 
 	mux.Handle("POST /v1/evaluate", need(httpapi.ScopeEvaluate, a.evaluateOne()))
 	mux.Handle("POST /v1/evaluate/all", need(httpapi.ScopeEvaluate, a.evaluateAll()))
+	mux.Handle("POST /v1/exposures", need(httpapi.ScopeEvaluate, a.exposures()))
+	mux.Handle("POST /v1/track", need(httpapi.ScopeEvaluate, a.track()))
 
 	mux.Handle("GET /v1/flags", need(httpapi.ScopeRead, a.listFlags()))
 	mux.Handle("GET /v1/flags/{key}", need(httpapi.ScopeRead, a.getFlag()))

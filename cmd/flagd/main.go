@@ -61,7 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	})
 	m.watchPublisher(pub)
 	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
-	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures}
+	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
+		publish: pub.Enqueue, js: js, names: names}
 
 	g, ctx := errgroup.WithContext(ctx)
 	// The publisher outlives the HTTP server: it flushes what evaluations
@@ -82,10 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			var err error
 			var onExposure func(flags.Exposure)
 			if o.exposures {
-				onExposure = func(e flags.Exposure) {
-					pub.Enqueue(events.Event{Type: events.TypeExposure, Experiment: e.Flag, Variant: e.Variant,
-						UserID: e.UserID, FlagVersion: e.Version, Weights: e.Weights, Control: e.Control, TS: time.Now().UTC()})
-				}
+				onExposure = func(e flags.Exposure) { pub.Enqueue(exposureEvent(e, time.Now())) }
 			}
 			c, err = flags.NewClient(ctx, store, flags.ClientOptions{
 				ResyncInterval: o.resync,

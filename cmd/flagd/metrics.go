@@ -20,6 +20,10 @@ type metrics struct {
 	evaluations *prometheus.CounterVec
 	latency     prometheus.Histogram
 	problems    prometheus.Counter
+	// exposureRequests counts the flags POST /v1/exposures was asked about,
+	// by outcome; tracked the conversions POST /v1/track stored.
+	exposureRequests *prometheus.CounterVec
+	tracked          prometheus.Counter
 
 	lost        *loss.Metric
 	dropLogMu   sync.Mutex
@@ -44,6 +48,11 @@ func newMetrics() *metrics {
 			Help: "Flags read from Redis that the admin API would refuse (served as the seed serves them) or could not decode, once per flag version.",
 		}),
 	}
+	m.exposureRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_flagd_exposure_reports_total",
+		Help: "Flags apps reported as used (POST /v1/exposures), by outcome: published, not_exposed, stale, not_found, dropped."}, []string{"status"})
+	m.tracked = prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_tracked_total",
+		Help: "OpenFeature tracking events stored as conversions (POST /v1/track)."})
+	m.registry.MustRegister(m.exposureRequests, m.tracked)
 	m.registry.MustRegister(m.evaluations, m.latency, m.problems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.lost = loss.New(m.registry, "exposures_dropped")
