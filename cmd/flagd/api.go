@@ -38,6 +38,8 @@ type api struct {
 	publish func(events.Event) bool
 	js      jetstream.JetStream
 	names   events.Names
+	// window bounds the times apps give their exposures (POST /v1/exposures).
+	window events.Window
 }
 
 var errNotLoaded = errors.New("flags not loaded from Redis yet")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flagstream/pkg/events"
 )
@@ -82,6 +83,7 @@ func TestExposureRoute(t *testing.T) {
 	in.waitServed(t, "off", 1)
 	before, _ := exposureBarrier(t, in, natsURL, ns, "barrier")
 
+	usedAt := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond) // user_2 used f002 an hour ago
 	// What the server says user_1 gets for f000, and the other variant.
 	server := in.expect(t, 200, "POST", "/v1/evaluate", map[string]any{"flag": "f000", "context": map[string]any{"user_id": "user_1"}})
 	variant := server["variant"].(string)
@@ -93,7 +95,7 @@ func TestExposureRoute(t *testing.T) {
 			{"key": "off"},
 			{"key": "nope"},
 		}},
-		{"context": map[string]any{"targetingKey": "user_2"}, "flags": []map[string]any{{"key": "f002"}}},
+		{"context": map[string]any{"targetingKey": "user_2"}, "flags": []map[string]any{{"key": "f002", "ts": usedAt.Format(time.RFC3339Nano)}}},
 	})
 	results := got["results"].([]any)
 	want := []string{"f000 published " + variant, "f001 stale ", "off not_exposed ", "nope not_found ", "f002 published "}
@@ -121,8 +123,8 @@ func TestExposureRoute(t *testing.T) {
 			t.Errorf("user_1's f000 exposure = %+v, want the server's variant %s with version, weights and control", ev, variant)
 		}
 	}
-	if _, ok := exps["user_2/f002"]; !ok {
-		t.Error("user_2's f002 exposure is missing")
+	if evs := exps["user_2/f002"]; len(evs) != 1 || !evs[0].TS.Equal(usedAt) {
+		t.Errorf("user_2's f002 exposure = %+v, want one at %v (when the app used it)", evs, usedAt)
 	}
 	for _, k := range []string{"user_1/f001", "user_1/off", "user_1/f002", "user_2/f000"} {
 		if _, ok := exps[k]; ok {
@@ -139,6 +141,8 @@ func TestExposureRoute(t *testing.T) {
 		`{"context":{"targetingKey":5},"flags":[{"key":"f000"}]}`:              "targetingKey must be a string",
 		`[{"context":{"targetingKey":"u"},"flags":[{"key":"f000"}]}, {"x":1}]`: "item 1",
 		`{"context":`: "JSON",
+		`{"context":{"targetingKey":"u"},"flags":[{"key":"f000","ts":"2020-01-01T00:00:00Z"}]}`: "flags[0].ts",
+		`{"context":{"targetingKey":"u"},"flags":[{"key":"f000","ts":"yesterday"}]}`:            "ts",
 	} {
 		r := in.do(t, "POST", "/v1/exposures", body)
 		if r.Status != 400 || !strings.Contains(string(r.Body), want) {

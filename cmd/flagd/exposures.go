@@ -37,6 +37,10 @@ type exposureRequest struct {
 	Flags   []struct {
 		Key     string `json:"key"`
 		Version *int64 `json:"version"` // the version the app evaluated; optional
+		// TS is when the app used the flag (optional; default now): an app
+		// that batches, or was offline, reports later than it showed. Within
+		// flagd's --max-event-age and --max-event-future, as ingest's events.
+		TS *string `json:"ts"`
 		// A variant the app sends is not read: flagd recomputes it.
 	} `json:"flags"`
 }
@@ -79,15 +83,23 @@ func (a *api) exposures() http.Handler {
 		}
 		view := c.View()
 		now := time.Now()
-		var results []exposureResult
-		for i, req := range reqs {
-			ec, err := evalContext(req.Context, "targetingKey")
+		ecs := make([]flags.EvalContext, len(reqs))
+		at := make([][]time.Time, len(reqs))
+		for i, req := range reqs { // every item checked before anything is published
+			ecs[i], err = evalContext(req.Context, "targetingKey")
+			at[i] = make([]time.Time, len(req.Flags))
+			for j := 0; err == nil && j < len(req.Flags); j++ {
+				at[i][j], err = a.usedAt(req.Flags[j].TS, now, j)
+			}
 			if err != nil {
 				httpapi.WriteError(w, r, fmt.Errorf("%w: item %d: %w", httpapi.ErrBadRequest, i, err))
 				return
 			}
-			for _, fl := range req.Flags {
-				results = append(results, a.expose(view, fl.Key, fl.Version, ec, now))
+		}
+		var results []exposureResult
+		for i, req := range reqs {
+			for j, fl := range req.Flags {
+				results = append(results, a.expose(view, fl.Key, fl.Version, ecs[i], at[i][j]))
 			}
 		}
 		httpapi.WriteJSON(w, http.StatusAccepted, map[string]any{"results": results})
@@ -119,6 +131,24 @@ func (a *api) expose(view flags.View, key string, version *int64, ec flags.EvalC
 	return out
 }
 
+// usedAt is the time an app says it used flag j (now when it says none),
+// checked against flagd's window as ingest checks an event's ts.
+func (a *api) usedAt(ts *string, now time.Time, j int) (time.Time, error) {
+	if ts == nil {
+		return now, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *ts)
+	if err != nil {
+		return now, fmt.Errorf("flags[%d].ts is not an RFC 3339 time such as 2026-11-24T10:00:00Z", j)
+	}
+	probe := events.Event{Type: events.TypeExposure, Experiment: "x", Variant: "x", UserID: "x", TS: t.UTC()}
+	var fe *events.FieldError
+	if err := probe.Validate(now, a.window); errors.As(err, &fe) {
+		return now, fmt.Errorf("flags[%d].ts %s", j, fe.Reason)
+	}
+	return t.UTC(), nil
+}
+
 // decodeExposures reads one exposure request or a JSON array of them, and
 // checks the keys and the count.
 func decodeExposures(w http.ResponseWriter, r *http.Request) ([]exposureRequest, error) {
@@ -134,7 +164,7 @@ func decodeExposures(w http.ResponseWriter, r *http.Request) ([]exposureRequest,
 		err = json.Unmarshal(raw, &reqs[0])
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, httpapi.DecodeError(err))
+		return nil, httpapi.DecodeError(err)
 	}
 	n := 0
 	for i, req := range reqs {

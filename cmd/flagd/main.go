@@ -26,6 +26,7 @@ type options struct {
 	exposureBuffer int
 	exposures      bool
 	bulkExposures  bool
+	window         events.Window
 	resync         time.Duration
 	pprofAddr      string
 }
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	var o options
 	cfg, err := config.Parse("flagd", args, getenv, func(fs *flag.FlagSet) {
 		fs.IntVar(&o.exposureBuffer, "exposure-buffer", 100_000, "exposure events held in memory while NATS is slow or away; more are dropped and counted")
+		fs.DurationVar(&o.window.MaxPast, "max-event-age", 7*24*time.Hour, "oldest time an app may give an exposure it reports (POST /v1/exposures)")
+		fs.DurationVar(&o.window.MaxFuture, "max-event-future", 10*time.Minute, "newest time an app may give an exposure it reports (clock skew)")
 		fs.BoolVar(&o.bulkExposures, "bulk-exposures", false, "bulk evaluation (OFREP bulk, /v1/evaluate/all) publishes exposures too, for every variant flag in the answer; off by default, since apps show only some of them and report those through POST /v1/exposures")
 		fs.BoolVar(&o.exposures, "exposures", true, "publish an exposure event for every evaluation that puts a user into a variant; false when the apps report exposures themselves (on use, or backdated as the demo's simulator does)")
 		fs.DurationVar(&o.resync, "resync-interval", 30*time.Second, "full reload of every flag from Redis, healing missed change notices")
@@ -62,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	m.watchPublisher(pub)
 	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
 	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
-		publish: pub.Enqueue, js: js, names: names}
+		publish: pub.Enqueue, js: js, names: names, window: o.window}
 
 	g, ctx := errgroup.WithContext(ctx)
 	// The publisher outlives the HTTP server: it flushes what evaluations
