@@ -40,6 +40,8 @@ type api struct {
 	names   events.Names
 	// window bounds the times apps give their exposures (POST /v1/exposures).
 	window events.Window
+	// streams serves OFREP event streams (stream.go); nil when off.
+	streams *streamHub
 }
 
 var errNotLoaded = errors.New("flags not loaded from Redis yet")
@@ -83,4 +85,5 @@ func (a *api) routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/admin/flags", need(httpapi.ScopeAdmin, a.seedCreate()))
 	mux.Handle("GET /api/admin/flags", need(httpapi.ScopeRead, a.seedList()))
 	mux.Handle("DELETE /api/admin/flags/{name}", need(httpapi.ScopeAdmin, a.seedDelete()))
+	mux.Handle("GET "+streamPath, a.eventStream()) // OFREP event streams: the URL carries the credential (stream_auth.go)
 }
