@@ -127,7 +127,9 @@ func (a *api) ofrepBulk() http.Handler {
 				b = appendSuccess(b, f, res)
 			}
 		}
-		b = append(b, `]}`...)
+		b = append(b, ']')
+		b = a.streams.appendEventStreams(b, r, ec) // deterministic per context and token: the ETag stays stable
+		b = append(b, '}')
 		writeTagged(w, r, b)
 	})
 }
