@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"time"
 
@@ -29,6 +30,7 @@ type options struct {
 	window         events.Window
 	resync         time.Duration
 	pprofAddr      string
+	streams        streamOptions
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
@@ -41,9 +43,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fs.BoolVar(&o.exposures, "exposures", true, "publish an exposure event for every evaluation that puts a user into a variant; false when the apps report exposures themselves (on use, or backdated as the demo's simulator does)")
 		fs.DurationVar(&o.resync, "resync-interval", 30*time.Second, "full reload of every flag from Redis, healing missed change notices")
 		fs.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for Go's /debug/pprof (off when empty)")
+		fs.IntVar(&o.streams.max, "event-streams-max", 20_000, "OFREP event streams (SSE, named in the bulk answer's eventStreams) open at once; more are refused with 503; 0 turns event streams off")
+		fs.DurationVar(&o.streams.heartbeat, "event-stream-heartbeat", 20*time.Second, "interval of the comment line every event stream gets, so proxies keep idle streams open")
+		fs.StringVar(&o.streams.urlBase, "event-stream-url", "", "absolute base URL (e.g. https://flags.example.com) for the event stream URL in bulk answers; empty: a relative endpoint.requestUri, which providers resolve against their OFREP base URL")
 	})
 	if err != nil {
 		return err
+	}
+	if o.streams.urlBase, err = checkStreamBase(o.streams.urlBase); err != nil {
+		return err
+	}
+	if o.streams.max < 0 || o.streams.heartbeat <= 0 {
+		return fmt.Errorf("event-streams-max must be 0 or more and event-stream-heartbeat positive (got %d, %s)", o.streams.max, o.streams.heartbeat)
 	}
 	base, err := service.Setup("flagd", cfg, out)
 	if err != nil {
@@ -66,6 +77,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
 	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
 		publish: pub.Enqueue, js: js, names: names, window: o.window}
+	o.streams.tokens = tokens.Enabled()
+	if o.streams.keys, err = loadStreamKeys(cfg.TokensFile); err != nil {
+		return err
+	}
+	a.streams = newStreamHub(o.streams, log, m.registry, a.client.Load)
 
 	g, ctx := errgroup.WithContext(ctx)
 	// The publisher outlives the HTTP server: it flushes what evaluations
@@ -92,6 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 				ResyncInterval: o.resync,
 				OnExposure:     onExposure,
 				OnProblem:      m.problem(log),
+				OnChange:       a.streams.changed, // a poke only: the hub does the work on its own goroutine
 				OnError: func(err error) {
 					log.Warn().Err(err).Str("dependency", "redis").Msg("flag refresh failed; serving the last snapshot")
 				},
@@ -114,6 +131,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		m.lost.Check(),
 	)
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
+	// Ends every event stream when ctx ends, so the server's shutdown drains.
+	g.Go(func() error { a.streams.run(ctx.Done()); return nil })
 	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
 	err = g.Wait()
 	stopPub() // the HTTP server has drained: flush what is buffered, then stop
