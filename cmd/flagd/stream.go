@@ -77,6 +77,7 @@ type streamHub struct {
 	open     prometheus.Gauge
 	refused  prometheus.Counter
 	sent     prometheus.Counter
+	passes   prometheus.Counter
 	lastWarn atomic.Int64 // unix ns of the last refusal logged
 
 	kick      chan struct{} // cap 1: change notices coalesce
@@ -126,8 +127,10 @@ func newStreamHub(o streamOptions, log zerolog.Logger, reg prometheus.Registerer
 			Help: "OFREP event streams refused with 503 because --event-streams-max were open."}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_events_total",
 			Help: "refetchEvaluation events written to event streams."}),
+		passes: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_passes_total",
+			Help: "Flag changes (coalesced) compared against every open stream's context."}),
 	}
-	reg.MustRegister(h.open, h.refused, h.sent)
+	reg.MustRegister(h.open, h.refused, h.sent, h.passes)
 	return h
 }
 
@@ -196,6 +199,7 @@ func (h *streamHub) pass(now time.Time) {
 		}()
 	}
 	wg.Wait()
+	h.passes.Inc() // after the wakes: a test's barrier for "this change was looked at"
 }
 
 // refresh moves g to snapshot nv and reports whether its answer changed.
