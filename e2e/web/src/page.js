@@ -51,7 +51,7 @@ const provider = new OFREPWebProvider({
   disableVisibilityRefresh: true,
   cacheMode: "disabled",
   fetchImplementation: (input, init) => {
-    state.requests.push({ at: Date.now(), method: (init && init.method) || "GET", url: String(input.url || input) });
+    state.requests.push({ at: Date.now(), method: (init && init.method) || input.method || "GET", url: String(input.url || input) });
     return fetch(input, init);
   },
 });
