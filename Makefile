@@ -43,10 +43,12 @@ test: ## start the services and run every test with -race; fails if any test ski
 	@eval "$$($(SERVICES) up)"; \
 	scripts/tools.sh; \
 	chromium=$$(scripts/chromium.sh); \
+	web=$$(scripts/web.sh); \
 	export FLAGSTREAM_TEST_REDIS_URL=$$FLAGSTREAM_REDIS_URL \
 	       FLAGSTREAM_TEST_NATS_URL=$$FLAGSTREAM_NATS_URL \
 	       FLAGSTREAM_TEST_CLICKHOUSE_DSN=$$FLAGSTREAM_CLICKHOUSE_DSN \
 	       FLAGSTREAM_TEST_CHROMIUM=$$chromium \
+	       FLAGSTREAM_TEST_WEB=$$web \
 	       FLAGSTREAM_TEST_NOSKIP=1; \
 	$(GO) vet ./...; \
 	status=0; \
