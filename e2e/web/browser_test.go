@@ -501,3 +501,23 @@ func TestBrowserEventStreamAndExposures(t *testing.T) {
 		t.Errorf("the page logged errors: %q", errs)
 	}
 }
+
+// The exposure hook the README quotes, alone: its unit tests
+// (src/exposure-hook.test.js) under Node's test runner, with fetch replaced
+// by a recorder: once per flag and user, nothing without a variant, stale,
+// dropped and failed reports sent again on the next use, batching.
+func TestExposureHookSnippet(t *testing.T) {
+	testenv.Lookup(t, WebVar) // scripts/web.sh installed node; unset, skip or fail as every browser test
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not on PATH (%v): scripts/web.sh installs it", err)
+	}
+	out, err := exec.Command(node, "--test", "src/exposure-hook.test.js").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test src/exposure-hook.test.js: %v\n%s", err, out)
+	}
+	// A file that failed to load reports no test at all, and passes.
+	if strings.Contains(string(out), "# pass 0") || !strings.Contains(string(out), "# fail 0") {
+		t.Fatalf("node --test src/exposure-hook.test.js ran no test or failed one:\n%s", out)
+	}
+}
