@@ -316,6 +316,9 @@ func TestEventStreamAuth(t *testing.T) {
 	in.expect(t, 200, "PUT", "/v1/flags/f", map[string]any{"status": "disabled"}, admin...)
 	ctx := map[string]any{"targetingKey": "u3"}
 	etag := waitBulkFlags(t, in, ctx, 1, eval...)
+	// The other instance must hold f too before its stream opens, or f
+	// reaching it would be a change of its own (a real refetch event).
+	waitBulkFlags(t, other, ctx, 1, eval...)
 	_, uri := bulk(t, in, ctx, eval...)
 	if strings.Contains(uri, evalTok) || !strings.Contains(uri, "&sig=") {
 		t.Fatalf("stream URI %q: want a sig, never the token", uri)
