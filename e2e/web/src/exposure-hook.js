@@ -8,8 +8,11 @@
 // server and publishes the exposure itself; the variant is never sent (flagd would not
 // trust it). Each flag is reported once per user and page load. A flag that changed since
 // the page fetched it answers "stale" and a full exposure buffer "dropped": the hook then
-// forgets it, and the page's next use of the flag (after the event stream's refetch)
-// reports it again.
+// forgets it (as it does all flags of a request that failed), and the page's next use of
+// the flag (after the event stream's refetch) reports it again.
+//
+// Options: url and token (an evaluate token), flushMs (the longest a report waits),
+// maxBatch (a batch this large goes at once), onResults(results, error) (flagd's answers).
 //
 //   import { OpenFeature } from "@openfeature/web-sdk";
 //   OpenFeature.addHooks(exposureHook({ url: "https://flags.example.com/v1/exposures", token }));
