@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	m := newMetrics()
 	pub := events.NewPublisher(js, names, events.PublisherOptions{
 		Buffer: o.exposureBuffer,
+		Window: o.window,
 		OnDrop: m.dropped(log),
 		Log:    log,
 	})

@@ -21,6 +21,7 @@ type PublisherOptions struct {
 	AckWait      time.Duration // how long a batch waits for its acks before retrying what is missing; default 5s
 	FlushTimeout time.Duration // how long Run keeps publishing after its ctx ends; default 10s
 	OnDrop       func(n int)   // called with every drop (overflow, flush deadline, unpublishable event); rate-limit there; may be nil
+	Window       Window        // the ts an event may have, as ingest would take it; default DefaultWindow
 	Log          zerolog.Logger
 }
 
@@ -170,6 +171,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		p.fill(s)
 		if len(s.pending) == 0 {
+			if p.q.len() > 0 {
+				continue // the batch taken was all unpublishable: take the next one now, not at the next wake-up
+			}
 			select {
 			case <-p.q.wake:
 			case <-ctx.Done():
@@ -225,7 +229,7 @@ func (p *Publisher) fill(s *publishing) {
 		return
 	}
 	now := time.Now()
-	window := DefaultWindow()
+	window := p.o.Window.withDefaults()
 	var bad int
 	var badErr error
 	buf := make([]byte, 0, 256*len(s.taken))

@@ -444,3 +444,38 @@ func TestPublisherDropsWhatNATSRefuses(t *testing.T) {
 		t.Errorf("stats %+v, want %d published and %d dropped", st, n/2, n/2)
 	}
 }
+
+// A batch that is all unpublishable (older than the window) does not stall
+// the publisher: the events queued behind it are published without another
+// Enqueue to wake it. A wider window takes the same old events.
+func TestPublisherGoesOnAfterAnUnpublishableBatch(t *testing.T) {
+	t.Parallel()
+	js, names := testJetStream(t)
+	if err := events.EnsureStreams(t.Context(), js, names, events.TestStreamLimits()); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().UTC().Add(-10 * 24 * time.Hour)
+	for _, tc := range []struct {
+		window         events.Window
+		published, bad uint64
+	}{
+		{events.Window{}, 100, 600},                           // the default 7 days refuses the 600 old ones
+		{events.Window{MaxPast: 11 * 24 * time.Hour}, 700, 0}, // 11 days takes them
+	} {
+		p := events.NewPublisher(js, names, events.PublisherOptions{Batch: 100, Window: tc.window})
+		for i := range 600 { // six whole batches of unpublishable events first
+			p.Enqueue(testEvent(i, old))
+		}
+		for i := range 100 {
+			p.Enqueue(testEvent(1000+i, time.Now().UTC()))
+		}
+		stop := runPublisher(t, p)
+		waitFor(t, p, 10*time.Second, "the events after the old ones published", func(s events.PublisherStats) bool { return s.Published == tc.published })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats(); st.Dropped != tc.bad {
+			t.Errorf("window %+v: stats %+v, want %d dropped", tc.window, st, tc.bad)
+		}
+	}
+}
