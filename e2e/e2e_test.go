@@ -74,7 +74,7 @@ func (w progressWriter) Write(p []byte) (int, error) {
 // with what was sent; the rollout must follow its plan.
 func TestSimulatedExperiment(t *testing.T) {
 	const days = 7
-	s := startStack(t, 1, 1, []string{"--exposures=false"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h", "--dedup-window", strconv.Itoa((days+1)*24) + "h"}, nil)
+	s := startStack(t, 1, 1, []string{"--exposures=false", "--max-event-age", strconv.Itoa((days+1)*24) + "h"}, []string{"--max-event-age", strconv.Itoa((days+1)*24) + "h", "--dedup-window", strconv.Itoa((days+1)*24) + "h"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	res, err := simulate.Run(ctx, simulate.Config{
@@ -101,6 +101,24 @@ func TestSimulatedExperiment(t *testing.T) {
 		t.Log(f)
 		if !f.Correct {
 			t.Errorf("the report's call on %s is wrong: %s", f.Variant, f)
+		}
+	}
+	// Exposure on use: the report finds variant_b's planted +10% at full
+	// size (its interval holds it), where bulk exposure of everyone who
+	// fetched, bystanders included, would have diluted it.
+	dilutions, err := res.Dilutions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dilutions {
+		t.Log(d)
+		if d.Variant == "variant_b" && !(d.Diluted.Value < d.OnUse.Value && d.Diluted.Value < 0.085) {
+			t.Errorf("variant_b: on use %v, diluted %v; want the diluted lift well below the planted 10%%", d.OnUse, d.Diluted)
+		}
+	}
+	for _, f := range findings {
+		if f.Variant == "variant_b" && !(f.RelCI.Valid && f.RelCI.Lo <= 0.10 && 0.10 <= f.RelCI.Hi) {
+			t.Errorf("variant_b's report interval %v does not hold the planted +10%%", f.RelCI)
 		}
 	}
 	// The report asked for no weights: the check used those the exposures carried.

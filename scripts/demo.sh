@@ -139,7 +139,7 @@ up() {
 	bin/aggregate migrate
 	# The simulator reports each user's exposures itself, backdated to the simulated day, so
 	# flagd does not publish its own (--exposures=false; see the README).
-	start_app flagd --exposures=false
+	start_app flagd --exposures=false --max-event-age "$(((DAYS + 1) * 24))h"
 	# The live counters take the simulated days too (--dedup-window), as the report does.
 	start_app ingest --max-event-age "$(((DAYS + 1) * 24))h" --dedup-window "$(((DAYS + 1) * 24))h"
 	start_app aggregate

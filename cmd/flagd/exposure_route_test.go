@@ -95,7 +95,7 @@ func TestExposureRoute(t *testing.T) {
 			{"key": "off"},
 			{"key": "nope"},
 		}},
-		{"context": map[string]any{"targetingKey": "user_2"}, "flags": []map[string]any{{"key": "f002", "ts": usedAt.Format(time.RFC3339Nano)}}},
+		{"context": map[string]any{"targetingKey": "user_2"}, "flags": []map[string]any{{"key": "f002", "ts": usedAt.Format(time.RFC3339Nano), "id": "u2-f002-1"}}},
 	})
 	results := got["results"].([]any)
 	want := []string{"f000 published " + variant, "f001 stale ", "off not_exposed ", "nope not_found ", "f002 published "}
@@ -123,8 +123,8 @@ func TestExposureRoute(t *testing.T) {
 			t.Errorf("user_1's f000 exposure = %+v, want the server's variant %s with version, weights and control", ev, variant)
 		}
 	}
-	if evs := exps["user_2/f002"]; len(evs) != 1 || !evs[0].TS.Equal(usedAt) {
-		t.Errorf("user_2's f002 exposure = %+v, want one at %v (when the app used it)", evs, usedAt)
+	if evs := exps["user_2/f002"]; len(evs) != 1 || !evs[0].TS.Equal(usedAt) || evs[0].ID != "u2-f002-1" {
+		t.Errorf("user_2's f002 exposure = %+v, want one at %v (when the app used it) with the app's id", evs, usedAt)
 	}
 	for _, k := range []string{"user_1/f001", "user_1/off", "user_1/f002", "user_2/f000"} {
 		if _, ok := exps[k]; ok {
@@ -143,6 +143,7 @@ func TestExposureRoute(t *testing.T) {
 		`{"context":`: "JSON",
 		`{"context":{"targetingKey":"u"},"flags":[{"key":"f000","ts":"2020-01-01T00:00:00Z"}]}`: "flags[0].ts",
 		`{"context":{"targetingKey":"u"},"flags":[{"key":"f000","ts":"yesterday"}]}`:            "ts",
+		`{"context":{"targetingKey":"u"},"flags":[{"key":"f000","id":"bad id\u0000"}]}`:         "flags[0].id",
 	} {
 		r := in.do(t, "POST", "/v1/exposures", body)
 		if r.Status != 400 || !strings.Contains(string(r.Body), want) {

@@ -31,6 +31,11 @@ func exposureEvent(e flags.Exposure, now time.Time) events.Event {
 		FlagVersion: e.Version, Weights: e.Weights, Control: e.Control, TS: now.UTC()}
 }
 
+func withID(e events.Event, id string) events.Event {
+	e.ID = id // "": the publisher gives it one
+	return e
+}
+
 // exposureRequest is one context and the flags an app used with it.
 type exposureRequest struct {
 	Context map[string]any `json:"context"`
@@ -41,6 +46,9 @@ type exposureRequest struct {
 		// that batches, or was offline, reports later than it showed. Within
 		// flagd's --max-event-age and --max-event-future, as ingest's events.
 		TS *string `json:"ts"`
+		// ID is the exposure's event id (optional; default a new one): an app
+		// that sends one makes its retries safe.
+		ID string `json:"id"`
 		// A variant the app sends is not read: flagd recomputes it.
 	} `json:"flags"`
 }
@@ -89,7 +97,7 @@ func (a *api) exposures() http.Handler {
 			ecs[i], err = evalContext(req.Context, "targetingKey")
 			at[i] = make([]time.Time, len(req.Flags))
 			for j := 0; err == nil && j < len(req.Flags); j++ {
-				at[i][j], err = a.usedAt(req.Flags[j].TS, now, j)
+				at[i][j], err = a.usedAt(req.Flags[j].TS, req.Flags[j].ID, now, j)
 			}
 			if err != nil {
 				httpapi.WriteError(w, r, fmt.Errorf("%w: item %d: %w", httpapi.ErrBadRequest, i, err))
@@ -99,7 +107,7 @@ func (a *api) exposures() http.Handler {
 		var results []exposureResult
 		for i, req := range reqs {
 			for j, fl := range req.Flags {
-				results = append(results, a.expose(view, fl.Key, fl.Version, ecs[i], at[i][j]))
+				results = append(results, a.expose(view, fl.Key, fl.Version, fl.ID, ecs[i], at[i][j]))
 			}
 		}
 		httpapi.WriteJSON(w, http.StatusAccepted, map[string]any{"results": results})
@@ -107,7 +115,7 @@ func (a *api) exposures() http.Handler {
 }
 
 // expose evaluates one used flag and publishes its exposure.
-func (a *api) expose(view flags.View, key string, version *int64, ec flags.EvalContext, now time.Time) exposureResult {
+func (a *api) expose(view flags.View, key string, version *int64, id string, ec flags.EvalContext, at time.Time) exposureResult {
 	f, res := view.Peek(key, ec)
 	if f == nil {
 		return exposureResult{Key: key, Status: exposureNotFound}
@@ -122,7 +130,7 @@ func (a *api) expose(view flags.View, key string, version *int64, ec flags.EvalC
 	switch {
 	case !ok:
 		out.Status = exposureNotExposed
-	case a.publish(exposureEvent(e, now)):
+	case a.publish(withID(exposureEvent(e, at), id)):
 		out.Status, out.Variant = exposurePublished, e.Variant
 	default:
 		out.Status = exposureDropped
@@ -132,19 +140,20 @@ func (a *api) expose(view flags.View, key string, version *int64, ec flags.EvalC
 }
 
 // usedAt is the time an app says it used flag j (now when it says none),
-// checked against flagd's window as ingest checks an event's ts.
-func (a *api) usedAt(ts *string, now time.Time, j int) (time.Time, error) {
-	if ts == nil {
-		return now, nil
+// checked against flagd's window as ingest checks an event's ts; the
+// exposure's id, if the app gave one, is checked too.
+func (a *api) usedAt(ts *string, id string, now time.Time, j int) (time.Time, error) {
+	t := now
+	if ts != nil {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, *ts); err != nil {
+			return now, fmt.Errorf("flags[%d].ts is not an RFC 3339 time such as 2026-11-24T10:00:00Z", j)
+		}
 	}
-	t, err := time.Parse(time.RFC3339Nano, *ts)
-	if err != nil {
-		return now, fmt.Errorf("flags[%d].ts is not an RFC 3339 time such as 2026-11-24T10:00:00Z", j)
-	}
-	probe := events.Event{Type: events.TypeExposure, Experiment: "x", Variant: "x", UserID: "x", TS: t.UTC()}
+	probe := events.Event{ID: id, Type: events.TypeExposure, Experiment: "x", Variant: "x", UserID: "x", TS: t.UTC()}
 	var fe *events.FieldError
 	if err := probe.Validate(now, a.window); errors.As(err, &fe) {
-		return now, fmt.Errorf("flags[%d].ts %s", j, fe.Reason)
+		return now, fmt.Errorf("flags[%d].%s %s", j, fe.Field, fe.Reason)
 	}
 	return t.UTC(), nil
 }

@@ -1,7 +1,7 @@
 // Command simulate runs a simulated product through a running flagstream:
 // it creates a boolean flag, a staged rollout and a three-variant experiment
 // with a planted effect in flagd, evaluates them over OFREP for simulated
-// users day by day, reports their exposures and purchases to ingest, waits
+// users day by day, reports their exposures on use to flagd and their purchases to ingest, waits
 // until aggregate reports exactly what was sent, and prints the report, what
 // it found against the truth, and the dashboard address. `make demo` runs it.
 package main
@@ -46,7 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs.StringVar(&cfg.AggregateURL, "aggregate-url", "http://127.0.0.1:8082", "aggregate's base URL")
 	fs.StringVar(&cfg.Token, "token", "", "bearer token with the admin scope (services started with a tokens file)")
 	fs.StringVar(&cfg.Experiment, "experiment", "checkout_redesign", "the experiment flag's key")
-	fs.IntVar(&cfg.Users, "users", 100_000, "simulated users, arriving evenly over the days")
+	fs.IntVar(&cfg.Users, "users", 100_000, "simulated users who see the experiment, arriving evenly over the days")
+	fs.Float64Var(&cfg.Bystanders, "bystanders", 0.4, "users who fetch the flags but never see the experiment's page, as a share of --users")
 	fs.IntVar(&cfg.Days, "days", 6, "simulated days, ending yesterday (ingest takes events up to --max-event-age old, 7 days by default)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the users' behaviour (the same seed gives the same events)")
 	fs.StringVar(&cfg.RunTag, "run-tag", "", "names the simulated users and events (default: from the start time, so each run adds users of its own; a fixed tag on fresh data gives the same outcome every time)")
@@ -93,6 +94,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fmt.Fprintln(out, "\nplanted effect vs the report (conversion rate, relative to control):")
 	for _, f := range findings {
 		fmt.Fprintln(out, "  "+f.String())
+	}
+	dilutions, err := res.Dilutions()
+	if err != nil {
+		return err
+	}
+	var bystanders int64
+	for _, a := range res.Arms {
+		bystanders += res.Diluted[a.Name].Users - res.Sent[a.Name].Users
+	}
+	fmt.Fprintf(out, "\nexposure on use vs bulk exposure (%d more users fetched the flags but never saw the page):\n", bystanders)
+	for _, d := range dilutions {
+		fmt.Fprintln(out, "  "+d.String())
 	}
 	fmt.Fprintf(out, "\ndashboard: %s/#/experiments/%s?%s\n", cfg.AggregateURL, cfg.Experiment, res.ReportQuery().Encode())
 	return nil

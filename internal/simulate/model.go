@@ -53,11 +53,18 @@ type user struct {
 	day   int // 0-based simulated day of the first visit
 	id    string
 	plan  string
+	// bystander: fetches the flags, never sees the experiment's page.
+	bystander bool
 }
 
+var plans = [...]string{"free", "free", "free", "pro", "team"}
+
 func newUser(runTag string, index, day int) user {
-	plans := [...]string{"free", "free", "free", "pro", "team"}
 	return user{index: index, day: day, id: fmt.Sprintf("sim-%s-%06d", runTag, index), plan: plans[index%len(plans)]}
+}
+
+func newBystander(runTag string, index, day int) user {
+	return user{index: index, day: day, id: fmt.Sprintf("sim-%s-b%06d", runTag, index), plan: plans[index%len(plans)], bystander: true}
 }
 
 // rng returns the user's own generator.
@@ -108,6 +115,14 @@ type Tally struct {
 	Conversions int64
 	ValueCents  int64 // the sum of the values, in cents (exact)
 	Exposures   int64
+}
+
+func (t *Tally) merge(o *Tally) {
+	t.Users += o.Users
+	t.Converters += o.Converters
+	t.Conversions += o.Conversions
+	t.ValueCents += o.ValueCents
+	t.Exposures += o.Exposures
 }
 
 func (t *Tally) add(evs []events.Event) {

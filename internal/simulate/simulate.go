@@ -37,7 +37,14 @@ type Config struct {
 	// Experiment is the experiment flag's key (default checkout_redesign).
 	Experiment string
 	Arms       []Arm // default DefaultArms
-	Users      int   // simulated users, arriving evenly over the days (default 100,000)
+	Users      int   // simulated users who see the experiment, arriving evenly over the days (default 100,000)
+	// Bystanders are users who fetch every flag (OFREP bulk) but never see
+	// the experiment's page, as a share of Users (default 0.4). As a web app
+	// does, the simulator reports an exposure only where the page is seen
+	// (flagd's POST /v1/exposures); bystanders buy at the control's rate
+	// whatever their variant. Result.Diluted is what the report would hold
+	// had bulk evaluation exposed them too.
+	Bystanders float64
 	// Days is the simulated period, ending the day before Now (default 6:
 	// ingest accepts events up to 7 days old unless started with a larger
 	// --max-event-age, and its live counters take them only within its
@@ -68,6 +75,9 @@ func (c *Config) defaults() error {
 	if c.Users == 0 {
 		c.Users = 100_000
 	}
+	if c.Bystanders == 0 {
+		c.Bystanders = 0.4
+	}
 	if c.Days == 0 {
 		c.Days = 6
 	}
@@ -95,6 +105,9 @@ func (c *Config) defaults() error {
 	if c.Users < 1 || c.Users > 10_000_000 {
 		errs = append(errs, fmt.Errorf("users: %d is outside 1..10,000,000", c.Users))
 	}
+	if !(c.Bystanders > 0 && c.Bystanders <= 10) {
+		errs = append(errs, fmt.Errorf("bystanders: %v is outside (0, 10]", c.Bystanders))
+	}
 	if c.Days < 1 || c.Days > 365 {
 		errs = append(errs, fmt.Errorf("days: %d is outside 1..365", c.Days))
 	}
@@ -119,9 +132,12 @@ type Result struct {
 	Arms     []Arm
 	From, To time.Time         // the simulated days (UTC midnights)
 	Sent     map[string]*Tally // by variant
-	Events   int64             // events accepted by ingest
-	Rollout  []RolloutDay
-	Report   report.Report
+	// Diluted is, by variant, every user who fetched the flags (bystanders
+	// included) and their conversions: the report bulk exposures would give.
+	Diluted map[string]*Tally
+	Events  int64 // events accepted by flagd (exposures) and ingest
+	Rollout []RolloutDay
+	Report  report.Report
 	// Live is ingest's live counters (Redis) summed over the simulated days,
 	// by variant; LiveChecked says they were compared with Sent (only when the
 	// experiment held nothing before the run: live counters are per day, not
@@ -149,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	start := time.Now()
 	c := &client{http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Workers * 2}},
 		token: cfg.Token, retryFor: 60 * time.Second}
-	s := &sim{cfg: cfg, c: c, res: &Result{Arms: cfg.Arms, Sent: map[string]*Tally{}}}
+	s := &sim{cfg: cfg, c: c, res: &Result{Arms: cfg.Arms, Sent: map[string]*Tally{}, Diluted: map[string]*Tally{}}}
 	today := cfg.Now.UTC().Truncate(24 * time.Hour)
 	s.res.From = today.AddDate(0, 0, -cfg.Days)
 	s.res.To = today.AddDate(0, 0, -1)
@@ -158,7 +174,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		s.runTag = fmt.Sprintf("r%d-s%d", cfg.Now.Unix(), cfg.Seed)
 	}
 	for _, a := range cfg.Arms {
-		s.res.Sent[a.Name] = &Tally{}
+		s.res.Sent[a.Name], s.res.Diluted[a.Name] = &Tally{}, &Tally{}
 	}
 
 	s.progress("simulating %d users over %d days (%s .. %s) against flagd %s, ingest %s, aggregate %s",
@@ -262,6 +278,8 @@ func (s *sim) simulateDay(ctx context.Context, day int) error {
 		}
 	}
 	first, last := day*s.cfg.Users/s.cfg.Days, (day+1)*s.cfg.Users/s.cfg.Days
+	bystanders := int(math.Round(float64(s.cfg.Users) * s.cfg.Bystanders))
+	firstB, lastB := day*bystanders/s.cfg.Days, (day+1)*bystanders/s.cfg.Days
 	dayStarted := time.Now()
 	jobs := make(chan user)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -290,6 +308,14 @@ func (s *sim) simulateDay(ctx context.Context, day int) error {
 	}
 feed:
 	for i := first; i < last; i++ {
+		// Viewers and bystanders interleaved, as they arrive.
+		for j := firstB + (i-first)*(lastB-firstB)/max(1, last-first); j < firstB+(i-first+1)*(lastB-firstB)/max(1, last-first); j++ {
+			select {
+			case jobs <- newBystander(s.runTag, j, day):
+			case <-ctx.Done():
+				break feed
+			}
+		}
 		select {
 		case jobs <- newUser(s.runTag, i, day):
 		case <-ctx.Done():
@@ -308,7 +334,7 @@ feed:
 	s.res.Rollout = append(s.res.Rollout, rd)
 	took := time.Since(dayStarted).Seconds()
 	s.progress("day %d/%d %s: %d users (%.0f evaluations/s), %s at %v%% → on for %.1f%%, events sent %d",
-		day+1, s.cfg.Days, rd.Day, last-first, float64(last-first)/max(took, 1e-9), RolloutFlag, rd.Percentage, 100*rd.Enabled, s.res.Events)
+		day+1, s.cfg.Days, rd.Day, last-first+lastB-firstB, float64(evaluated)/max(took, 1e-9), RolloutFlag, rd.Percentage, 100*rd.Enabled, s.res.Events)
 	return nil
 }
 
@@ -318,8 +344,10 @@ type worker struct {
 	*sim
 	dayStart             time.Time
 	weights              map[string]float64 // the flag's, for the exposures
-	batch                []events.Event
-	tallies              map[string]*Tally
+	batch                []events.Event     // for ingest: conversions
+	exposures            []exposureReport   // for flagd: the page was seen
+	exposed              int                // flags in exposures
+	tallies, diluted     map[string]*Tally
 	rolloutOn, evaluated int64
 }
 
@@ -332,7 +360,24 @@ type ofrepBulk struct {
 		Value     any    `json:"value"`
 		Variant   string `json:"variant"`
 		ErrorCode string `json:"errorCode"`
+		Metadata  struct {
+			Version int64 `json:"version"`
+		} `json:"metadata"`
 	} `json:"flags"`
+}
+
+// exposureReport is one item of flagd's POST /v1/exposures: the context and
+// the flags a page used with it.
+type exposureReport struct {
+	Context map[string]any `json:"context"`
+	Flags   []usedFlag     `json:"flags"`
+}
+
+type usedFlag struct {
+	Key     string `json:"key"`
+	Version int64  `json:"version"`
+	TS      string `json:"ts"`
+	ID      string `json:"id"`
 }
 
 func (w *worker) handle(ctx context.Context, u user) error {
@@ -341,11 +386,12 @@ func (w *worker) handle(ctx context.Context, u user) error {
 	if err := w.c.do(ctx, http.MethodPost, w.cfg.FlagdURL+"/ofrep/v1/evaluate/flags", body, &ans); err != nil {
 		return fmt.Errorf("evaluating for %s: %w", u.id, err)
 	}
-	variant, rolloutOn, found := "", false, 0
+	variant, version, rolloutOn, found := "", int64(0), false, 0
 	for _, f := range ans.Flags {
 		switch f.Key {
 		case w.cfg.Experiment:
 			variant, _ = f.Value.(string)
+			version = f.Metadata.Version
 			found++
 		case RolloutFlag:
 			rolloutOn, _ = f.Value.(bool)
@@ -368,16 +414,47 @@ func (w *worker) handle(ctx context.Context, u user) error {
 	if rolloutOn {
 		w.rolloutOn++
 	}
+	if u.bystander {
+		// Never sees the page: no exposure; buys at the control's rate,
+		// telling ingest no experiment (the app knows of none).
+		evs := u.behave(w.cfg.Seed, "", w.cfg.Arms[0], nil, "", w.dayStart)
+		for len(evs) > 0 && evs[0].Type == events.TypeExposure { // exposures come first
+			evs = evs[1:]
+		}
+		tally(&w.diluted, arm.Name).add(evs)
+		w.batch = append(w.batch, evs...)
+		return w.flushIfFull(ctx)
+	}
 	evs := u.behave(w.cfg.Seed, w.cfg.Experiment, arm, w.weights, w.cfg.Arms[0].Name, w.dayStart)
-	if w.tallies == nil {
-		w.tallies = map[string]*Tally{}
+	tally(&w.tallies, arm.Name).add(evs)
+	tally(&w.diluted, arm.Name).add(evs)
+	// The page shows the experiment: report each view's exposure to flagd,
+	// on use, as the browser snippet does; conversions go to ingest.
+	rep := exposureReport{Context: map[string]any{"targetingKey": u.id, "plan": u.plan}}
+	for _, e := range evs {
+		if e.Type == events.TypeExposure {
+			rep.Flags = append(rep.Flags, usedFlag{Key: w.cfg.Experiment, Version: version, TS: e.TS.Format(time.RFC3339Nano), ID: e.ID})
+		} else {
+			w.batch = append(w.batch, e)
+		}
 	}
-	if w.tallies[arm.Name] == nil {
-		w.tallies[arm.Name] = &Tally{}
+	w.exposures = append(w.exposures, rep)
+	w.exposed += len(rep.Flags)
+	return w.flushIfFull(ctx)
+}
+
+func tally(m *map[string]*Tally, arm string) *Tally {
+	if *m == nil {
+		*m = map[string]*Tally{}
 	}
-	w.tallies[arm.Name].add(evs)
-	w.batch = append(w.batch, evs...)
-	if len(w.batch) >= eventBatch {
+	if (*m)[arm] == nil {
+		(*m)[arm] = &Tally{}
+	}
+	return (*m)[arm]
+}
+
+func (w *worker) flushIfFull(ctx context.Context) error {
+	if len(w.batch)+w.exposed >= eventBatch {
 		return w.flush(ctx)
 	}
 	return nil
@@ -402,12 +479,59 @@ type ingestAnswer struct {
 	} `json:"invalid"`
 }
 
-// flush sends the batch to ingest. Only events ingest accepted count as
-// sent; a refused one ends the run with ingest's reason.
+// flush reports the exposures to flagd, then sends the conversions to
+// ingest. Only events flagd published and ingest accepted count as sent; a
+// refused one ends the run with the service's reason.
 func (w *worker) flush(ctx context.Context) error {
-	if len(w.batch) == 0 {
+	if err := w.flushExposures(ctx); err != nil {
+		return err
+	}
+	if len(w.batch) > 0 {
+		if err := w.flushConversions(ctx); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	for name, t := range w.tallies {
+		w.res.Sent[name].merge(t)
+	}
+	for name, t := range w.diluted {
+		w.res.Diluted[name].merge(t)
+	}
+	w.mu.Unlock()
+	w.tallies, w.diluted = nil, nil
+	return nil
+}
+
+// exposureAnswer is flagd's answer to POST /v1/exposures.
+type exposureAnswer struct {
+	Results []struct {
+		Key    string `json:"key"`
+		Status string `json:"status"`
+	} `json:"results"`
+}
+
+func (w *worker) flushExposures(ctx context.Context) error {
+	if len(w.exposures) == 0 {
 		return nil
 	}
+	var ans exposureAnswer
+	if err := w.c.do(ctx, http.MethodPost, w.cfg.FlagdURL+"/v1/exposures", w.exposures, &ans); err != nil {
+		return fmt.Errorf("reporting exposures: %w", err)
+	}
+	for _, r := range ans.Results {
+		if r.Status != "published" {
+			return fmt.Errorf("flagd did not publish an exposure of %s: %s", r.Key, r.Status)
+		}
+	}
+	w.mu.Lock()
+	w.res.Events += int64(len(ans.Results))
+	w.mu.Unlock()
+	w.exposures, w.exposed = w.exposures[:0], 0
+	return nil
+}
+
+func (w *worker) flushConversions(ctx context.Context) error {
 	var ans ingestAnswer
 	if err := w.c.do(ctx, http.MethodPost, w.cfg.IngestURL+"/v1/events", w.batch, &ans); err != nil {
 		return fmt.Errorf("sending events: %w", err)
@@ -425,16 +549,8 @@ func (w *worker) flush(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	w.res.Events += int64(len(w.batch))
-	for name, t := range w.tallies {
-		sent := w.res.Sent[name]
-		sent.Users += t.Users
-		sent.Converters += t.Converters
-		sent.Conversions += t.Conversions
-		sent.ValueCents += t.ValueCents
-		sent.Exposures += t.Exposures
-	}
 	w.mu.Unlock()
-	w.batch, w.tallies = w.batch[:0], nil
+	w.batch = w.batch[:0]
 	return nil
 }
 

@@ -88,3 +88,49 @@ func pval(n stats.Number) string {
 	}
 	return fmt.Sprintf("%.3g", n.Value)
 }
+
+// Dilution is, for one treatment, the rate lift the report found (exposure
+// on use) next to the lift a report would have found had bulk evaluation
+// exposed every user who fetched the flags (bystanders included).
+type Dilution struct {
+	Variant     string
+	TrueRelLift float64
+	OnUse       stats.Number // the report's
+	Diluted     stats.Number
+	DilutedCI   stats.Interval
+	DilutedP    stats.Number
+}
+
+// Dilutions computes the diluted comparison from what was sent
+// (Result.Diluted) with the report's own statistics.
+func (r *Result) Dilutions() ([]Dilution, error) {
+	findings, err := r.Findings()
+	if err != nil {
+		return nil, err
+	}
+	in := stats.Input{}
+	for _, a := range r.Arms {
+		t := r.Diluted[a.Name]
+		if t == nil {
+			t = &Tally{}
+		}
+		in.Variants = append(in.Variants, stats.Counts{Variant: a.Name, Users: t.Users, Converters: t.Converters, Conversions: t.Conversions})
+	}
+	res := stats.Compare(in)
+	var out []Dilution
+	for i, f := range findings {
+		vs := res.Variants[i+1].VsControl
+		if vs == nil {
+			return nil, fmt.Errorf("no diluted comparison for %s", f.Variant)
+		}
+		out = append(out, Dilution{Variant: f.Variant, TrueRelLift: f.TrueRelLift, OnUse: f.RelLift,
+			Diluted: vs.Rate.RelLift, DilutedCI: vs.Rate.RelCI, DilutedP: vs.Rate.PValue})
+	}
+	return out, nil
+}
+
+// String is one line for a terminal.
+func (d Dilution) String() string {
+	return fmt.Sprintf("%-10s planted %+5.1f%%  exposure on use (the report) %s;  bulk exposes everyone who fetched %s (CI %s), p %s",
+		d.Variant, 100*d.TrueRelLift, pct(d.OnUse), pct(d.Diluted), ciPct(d.DilutedCI), pval(d.DilutedP))
+}
