@@ -85,7 +85,14 @@ for conns in 32 64; do
 	done
 done
 bulk=$(wrk -t1 -c1 -d"$DURATION" --latency -s scripts/bench/ofrep.lua "http://$FLAGD_ADDR" -- /ofrep/v1/evaluate/flags | grep '^RESULT' | sed 's/^RESULT //')
-rows+=("flagd OFREP bulk, 100 flags (~50 exposures)|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
+rows+=("flagd OFREP bulk, 100 flags (exposes nobody)|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
+# A web app's two requests, side by side at the same concurrency: the bulk
+# fetch, and the exposure report of the one flag it used (which must keep up).
+bulk32=$(run_wrk 32 "http://$FLAGD_ADDR" /ofrep/v1/evaluate/flags)
+rows+=("flagd OFREP bulk, 100 flags|32|$(field rps "$bulk32")|$(field p50_us "$bulk32")|$(field p99_us "$bulk32")|")
+expo=$(wrk -t1 -c32 -d"$DURATION" --timeout 5s -s scripts/bench/exposures.lua "http://$FLAGD_ADDR" -- bench_split | grep '^RESULT' | sed 's/^RESULT //')
+ratio=$(awk -v a="$(field rps "$expo")" -v b="$(field rps "$bulk32")" 'BEGIN { printf "%.1f× bulk", a / b }')
+rows+=("flagd POST /v1/exposures, 1 used flag|32|$(field rps "$expo")|$(field p50_us "$expo")|$(field p99_us "$expo")|$ratio")
 # The same bulk with flags that expose nobody: the evaluation path alone.
 plain_prefix="bench:plain:$$:"
 "$OUT/seedflags" -redis-url "$FLAGSTREAM_REDIS_URL" -redis-prefix "$plain_prefix" -n 98 -variants=false
