@@ -58,6 +58,10 @@ const (
 // ErrInvalid is wrapped by every error about bad options or bad input.
 var ErrInvalid = errors.New("invalid")
 
+// errBadAnswer: flagd accepted the request (202) with a body that is not
+// the answer this package expects.
+var errBadAnswer = errors.New("202 answer is not the expected JSON")
+
 // ErrClosed is returned by [Hook.Flush] after [Hook.Close].
 var ErrClosed = errors.New("ofhook: hook closed")
 
@@ -168,7 +172,7 @@ func (s *sender) post(ctx context.Context, path string, body []byte, out any) (w
 		return retryAfter(resp.Header.Get("Retry-After")), &HTTPError{Route: route, Status: resp.StatusCode, Message: msg}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return 0, fmt.Errorf("%s: answer is not the expected JSON: %w", route, err)
+		return 0, fmt.Errorf("%s: %w: %w", route, errBadAnswer, err)
 	}
 	return 0, nil
 }
@@ -181,9 +185,13 @@ func retryable(ctx context.Context, err error) bool {
 	if he := (*HTTPError)(nil); errors.As(err, &he) {
 		return he.transient()
 	}
+	// A 202 we cannot read was acted on: sending it again could publish
+	// twice.
+	if errors.Is(err, errBadAnswer) {
+		return false
+	}
 	// A network error (connection refused, reset, timeout): flagd may be
-	// restarting. An answer we could not decode is not network trouble,
-	// but it is flagd's (or a proxy's) and a retry costs little.
+	// restarting.
 	return true
 }
 

@@ -507,3 +507,37 @@ func TestNewHookRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// A 202 whose body cannot be read, or that answers for other exposures than
+// were sent, was acted on: nothing is sent again (it could publish twice),
+// and the exposures count as failed.
+func TestHookDoesNotResendAnAcceptedRequest(t *testing.T) {
+	for _, body := range []string{`not json`, `{"results":[]}`} {
+		t.Run(body, func(t *testing.T) {
+			flagd := newFakeFlagd(t, func(_ int, _ []byte, w http.ResponseWriter) {
+				w.WriteHeader(http.StatusAccepted)
+				_, _ = w.Write([]byte(body))
+			})
+			var errs atomicCount
+			h := newHook(t, ofhook.Options{URL: flagd.URL, FlushInterval: time.Hour, OnError: func(error) { errs.add() }})
+			c := newClient(t, fakeProvider{variants: map[string]string{"a": "x"}, version: float64(1)}, h)
+			c.String(context.Background(), "a", "", user(1))
+			want := ofhook.Stats{Queued: 1, Failed: 1}
+			if st := closeHook(t, h); st != want || flagd.count() != 1 || errs.get() != 1 {
+				t.Errorf("Stats() = %+v after %d requests and %d errors, want %+v after 1 and 1", st, flagd.count(), errs.get(), want)
+			}
+		})
+	}
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
