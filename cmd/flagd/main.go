@@ -27,6 +27,7 @@ type options struct {
 	exposureBuffer int
 	exposures      bool
 	bulkExposures  bool
+	corsOrigins    string
 	window         events.Window
 	resync         time.Duration
 	pprofAddr      string
@@ -39,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fs.IntVar(&o.exposureBuffer, "exposure-buffer", 100_000, "exposure events held in memory while NATS is slow or away; more are dropped and counted")
 		fs.DurationVar(&o.window.MaxPast, "max-event-age", 7*24*time.Hour, "oldest time an app may give an exposure it reports (POST /v1/exposures)")
 		fs.DurationVar(&o.window.MaxFuture, "max-event-future", 10*time.Minute, "newest time an app may give an exposure it reports (clock skew)")
+		fs.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated page origins (https://shop.example.com) allowed to call the evaluation, exposure, tracking and event-stream routes from a browser; * for any; none: same origin only")
 		fs.BoolVar(&o.bulkExposures, "bulk-exposures", false, "bulk evaluation (OFREP bulk, /v1/evaluate/all) publishes exposures too, for every variant flag in the answer; off by default, since apps show only some of them and report those through POST /v1/exposures")
 		fs.BoolVar(&o.exposures, "exposures", true, "publish an exposure event for every evaluation that puts a user into a variant; false when the apps report exposures themselves (on use, or backdated as the demo's simulator does)")
 		fs.DurationVar(&o.resync, "resync-interval", 30*time.Second, "full reload of every flag from Redis, healing missed change notices")
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	if o.streams.max < 0 || o.streams.heartbeat <= 0 {
 		return fmt.Errorf("event-streams-max must be 0 or more and event-stream-heartbeat positive (got %d, %s)", o.streams.max, o.streams.heartbeat)
+	}
+	cors, err := parseCORSOrigins(o.corsOrigins)
+	if err != nil {
+		return err
 	}
 	base, err := service.Setup("flagd", cfg, out)
 	if err != nil {
@@ -134,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	g.Go(func() error { return httpapi.ServeDebug(ctx, o.pprofAddr, log) })
 	// Ends every event stream when ctx ends, so the server's shutdown drains.
 	g.Go(func() error { a.streams.run(ctx.Done()); return nil })
-	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, a.handler(health, m.registry)) })
+	g.Go(func() error { return base.Serve(ctx, cfg.HTTPAddr, cors.wrap(a.handler(health, m.registry))) })
 	err = g.Wait()
 	stopPub() // the HTTP server has drained: flush what is buffered, then stop
 	if perr := <-pubDone; perr != nil && err == nil {
