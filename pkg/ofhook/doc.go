@@ -13,6 +13,15 @@
 // evaluation never waits for the network. Call [Hook.Close] at shutdown to
 // send what is queued.
 //
+// Each exposure carries the time of its evaluation, so batching never moves
+// it after a conversion tracked right after. flagd answers "stale" for a flag
+// that changed between the evaluation and the report: nothing is published
+// (the user saw the old variant, which flagd no longer computes) and the
+// hook counts it ([Stats.Stale]). Retries are for failures where flagd
+// published nothing, mostly; a request that timed out after flagd acted on
+// it can publish its exposures twice, which changes exposure counts but not
+// the users a report counts.
+//
 // Run flagd with --exposures=false when apps report through this hook:
 // flagd's single evaluation (the route the Go OFREP provider calls) publishes
 // an exposure of its own otherwise, and each evaluation would count twice.
