@@ -17,10 +17,9 @@
 // it after a conversion tracked right after. flagd answers "stale" for a flag
 // that changed between the evaluation and the report: nothing is published
 // (the user saw the old variant, which flagd no longer computes) and the
-// hook counts it ([Stats.Stale]). Retries are for failures where flagd
-// published nothing, mostly; a request that timed out after flagd acted on
-// it can publish its exposures twice, which changes exposure counts but not
-// the users a report counts.
+// hook counts it ([Stats.Stale]). Every exposure carries an event id of its
+// own, the same on every attempt, so a retry after an answer was lost counts
+// once.
 //
 // Run flagd with --exposures=false when apps report through this hook:
 // flagd's single evaluation (the route the Go OFREP provider calls) publishes

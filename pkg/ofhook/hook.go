@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/open-feature/go-sdk/openfeature"
 )
 
@@ -245,6 +246,10 @@ type exposureFlag struct {
 	Key     string `json:"key"`
 	Version *int64 `json:"version,omitempty"`
 	TS      string `json:"ts"`
+	// ID is made once per exposure, when it is first encoded, and every
+	// attempt resends the same bytes: a retry after a lost answer is
+	// deduplicated downstream instead of counting twice.
+	ID string `json:"id"`
 }
 
 type exposureResult struct {
@@ -285,7 +290,7 @@ func encodeExposure(e exposure) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ofhook: exposure of %q: %w", e.key, &FieldError{"context", "cannot be encoded as JSON: " + err.Error()})
 	}
-	return json.Marshal(exposureItem{Context: ctx, Flags: []exposureFlag{{Key: e.key, Version: e.version, TS: e.at.UTC().Format(time.RFC3339Nano)}}})
+	return json.Marshal(exposureItem{Context: ctx, Flags: []exposureFlag{{Key: e.key, Version: e.version, TS: e.at.UTC().Format(time.RFC3339Nano), ID: ulid.Make().String()}}})
 }
 
 // post sends encoded exposures, retrying a transient failure and those

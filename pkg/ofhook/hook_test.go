@@ -66,6 +66,7 @@ type sentExposure struct {
 		Key     string `json:"key"`
 		Version *int64 `json:"version"`
 		TS      string `json:"ts"`
+		ID      string `json:"id"`
 	} `json:"flags"`
 }
 
@@ -297,6 +298,11 @@ func TestHookRetriesTransientFailuresAndDroppedExposures(t *testing.T) {
 	}
 	if len(third) != 1 || third[0].Flags[0].Key != "a" {
 		t.Fatalf("third request %+v, want only the dropped exposure of a", third)
+	}
+	// Each exposure has its id, the same on every attempt.
+	if a, b := first[0].Flags[0].ID, first[1].Flags[0].ID; a == "" || a == b || second[0].Flags[0].ID != a || second[1].Flags[0].ID != b || third[0].Flags[0].ID != a {
+		t.Errorf("ids %s %s, then %s %s, then %s: want one per exposure, kept by retries",
+			a, b, second[0].Flags[0].ID, second[1].Flags[0].ID, third[0].Flags[0].ID)
 	}
 	want := ofhook.Stats{Queued: 2, Published: 2}
 	if st := closeHook(t, h); st != want || flagd.count() != 3 {
