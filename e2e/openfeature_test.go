@@ -20,8 +20,9 @@ import (
 )
 
 // A Go app on the OpenFeature SDK with the OFREP provider and ofhook, the
-// way the README tells Go apps to run (flagd --exposures=false, the hook
-// reporting what the app evaluated): three experiments exist, every user's
+// way the README tells Go apps to run (the provider's requests carry
+// ExposureOnUse, the hook reports what the app evaluated; flagd keeps its
+// default of exposing single evaluations for other apps): three experiments exist, every user's
 // page fetches all of them in bulk, and the app evaluates only one through
 // the SDK. The raw stream holds exactly one exposure per SDK evaluation,
 // with the variant the SDK got and the flag's version, and none for the
@@ -31,7 +32,10 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 	// flagd alone first: the raw stream keeps every message until ingest's
 	// durable consumer acknowledges it, so what flagd published can be read
 	// back whole before ingest starts.
-	s := startStack(t, 0, 0, []string{"--exposures=false"}, nil, nil)
+	// flagd publishes evaluation exposures, as it does for server-side apps
+	// without the hook; the SDK's requests ask it not to (ExposureOnUse), so
+	// the hook's reports are the only exposures of these users.
+	s := startStack(t, 0, 0, nil, nil, nil)
 	env := s.flagd.Env
 	names := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"])
 	const used = "of_checkout"
@@ -54,7 +58,7 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A domain of this test's own: the SDK's provider registry is global.
-	if err := openfeature.SetNamedProviderAndWait(t.Name(), ofhook.WithTracking(ofrep.NewProvider(s.flagd.URL), tracker)); err != nil {
+	if err := openfeature.SetNamedProviderAndWait(t.Name(), ofhook.WithTracking(ofrep.NewProvider(s.flagd.URL, ofrep.WithHeaderProvider(ofhook.ExposureOnUse)), tracker)); err != nil {
 		t.Fatal(err)
 	}
 	client := openfeature.NewClient(t.Name())

@@ -61,7 +61,7 @@ func (a *api) evaluateOne() http.Handler {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		f, res := c.EvaluateFlag(req.Flag, ec) // one snapshot: the flag and its result agree
+		f, res := singleEvaluate(c, r, req.Flag, ec)
 		a.metrics.evaluated(f, res, start)
 		if res.ErrorCode == flags.ErrorFlagNotFound {
 			httpapi.WriteError(w, r, fmt.Errorf("flag %q: %w", req.Flag, flags.ErrNotFound))
@@ -124,4 +124,21 @@ func (a *api) bulkEvaluate(view flags.View, key string, ec flags.EvalContext) (*
 		return view.Evaluate(key, ec)
 	}
 	return view.Peek(key, ec)
+}
+
+// exposureHeader, set to "on-use" on a single evaluation, asks flagd not to
+// publish its exposure: the app reports the flags it uses itself (the Go
+// OpenFeature hook in pkg/ofhook does), so one flagd serves both server-side
+// apps that rely on evaluation exposures and apps that expose on use,
+// without counting anyone twice.
+const exposureHeader = "Flagstream-Exposure"
+
+// singleEvaluate evaluates one flag from one snapshot (the flag and its
+// result agree), exposing the user unless the request asks for exposure on
+// use.
+func singleEvaluate(c *flags.Client, r *http.Request, key string, ec flags.EvalContext) (*flags.Flag, flags.Result) {
+	if r.Header.Get(exposureHeader) == "on-use" {
+		return c.View().Peek(key, ec)
+	}
+	return c.EvaluateFlag(key, ec)
 }

@@ -186,3 +186,24 @@ func TestTrackRoute(t *testing.T) {
 		}
 	}
 }
+
+// A single evaluation with "Flagstream-Exposure: on-use" publishes nothing
+// (the app reports its use itself, as the Go hook does); the same evaluation
+// without it publishes, so one flagd serves both kinds of app.
+func TestSingleEvaluationExposureOnUseHeader(t *testing.T) {
+	e := newEnv(t)
+	natsURL, ns := e["FLAGSTREAM_NATS_URL"], e["FLAGSTREAM_NATS_NAMESPACE"]
+	in := start(t, e, nil)
+	putVariantFlags(t, in, 1)
+	before, _ := exposureBarrier(t, in, natsURL, ns, "barrier")
+	body := map[string]any{"context": map[string]any{"targetingKey": "quiet"}}
+	in.expect(t, 200, "POST", "/ofrep/v1/evaluate/flags/f000", body, "Flagstream-Exposure", "on-use")
+	in.expect(t, 200, "POST", "/v1/evaluate", map[string]any{"flag": "f000", "context": map[string]any{"user_id": "quiet"}}, "Flagstream-Exposure", "on-use")
+	in.expect(t, 200, "POST", "/ofrep/v1/evaluate/flags/f000", map[string]any{"context": map[string]any{"targetingKey": "loud"}})
+	after, _ := exposureBarrier(t, in, natsURL, ns, "barrier")
+	exps := exposuresOf(after)
+	if len(exps["quiet/f000"]) != 0 || len(exps["loud/f000"]) != 1 || len(after) != len(before)+2 {
+		t.Errorf("quiet %d, loud %d exposures, stream grew by %d; want 0, 1 and 2 (loud and the barrier)",
+			len(exps["quiet/f000"]), len(exps["loud/f000"]), len(after)-len(before))
+	}
+}

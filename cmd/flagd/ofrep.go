@@ -84,7 +84,7 @@ func (a *api) ofrepOne() http.Handler {
 		// One snapshot for the flag and its result: a flag created or
 		// changed between two lookups would pair a nil or stale flag with
 		// the result.
-		f, res := c.EvaluateFlag(key, ec)
+		f, res := singleEvaluate(c, r, key, ec)
 		a.metrics.evaluated(f, res, start)
 		switch res.ErrorCode {
 		case flags.ErrorFlagNotFound:

@@ -21,9 +21,12 @@
 // own, the same on every attempt, so a retry after an answer was lost counts
 // once.
 //
-// Run flagd with --exposures=false when apps report through this hook:
-// flagd's single evaluation (the route the Go OFREP provider calls) publishes
-// an exposure of its own otherwise, and each evaluation would count twice.
+// Give the OFREP provider the header [ExposureOnUse]
+// (ofrep.WithHeaderProvider(ofhook.ExposureOnUse)): flagd's single
+// evaluation (the route the Go OFREP provider calls) publishes an exposure of
+// its own otherwise, and each evaluation would count twice. The header asks
+// flagd for that one request only, so one flagd serves apps with and without
+// the hook.
 //
 // Tracking: [WithTracking] wraps the OFREP provider so that the SDK's
 // client.Track reaches flagd's POST /v1/track (flagstream's extension of

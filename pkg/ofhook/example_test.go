@@ -12,8 +12,8 @@ import (
 )
 
 // A Go app's setup: the OFREP provider for evaluation, wrapped for
-// client.Track, and the hook that reports the flags the app evaluates.
-// flagd runs with --exposures=false.
+// client.Track, and the hook that reports the flags the app evaluates
+// (flagd leaves those exposures to it: ExposureOnUse).
 func Example() {
 	opts := ofhook.Options{URL: "http://flagd:8080", Token: "<evaluate token>",
 		OnError: func(err error) { log.Print(err) }}
@@ -30,7 +30,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	provider := ofrep.NewProvider(opts.URL, ofrep.WithBearerToken(opts.Token))
+	// ExposureOnUse: flagd leaves the exposure to the hook, so it counts once.
+	provider := ofrep.NewProvider(opts.URL, ofrep.WithBearerToken(opts.Token), ofrep.WithHeaderProvider(ofhook.ExposureOnUse))
 	if err := openfeature.SetProviderAndWait(ofhook.WithTracking(provider, tracker)); err != nil {
 		log.Fatal(err)
 	}

@@ -54,3 +54,9 @@ var (
 	_ openfeature.StateHandler = (*trackingProvider)(nil)
 	_ openfeature.EventHandler = (*eventingTrackingProvider)(nil)
 )
+
+// ExposureOnUse is a header for the OFREP provider's requests
+// (ofrep.WithHeaderProvider(ofhook.ExposureOnUse)) that asks flagd not to
+// publish the exposure of the evaluation itself: the hook reports it, so a
+// user is exposed once, whatever flagd's --exposures says for other apps.
+func ExposureOnUse() (name, value string) { return "Flagstream-Exposure", "on-use" }
