@@ -85,9 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
 		publish: pub.Enqueue, js: js, names: names, window: o.window}
 	o.streams.tokens = tokens.Enabled()
-	if o.streams.keys, err = loadStreamKeys(cfg.TokensFile); err != nil {
-		return err
-	}
+	o.streams.keys = tokens.MACKeys(httpapi.ScopeEvaluate)
 	a.streams = newStreamHub(o.streams, log, m.registry, a.client.Load)
 
 	g, ctx := errgroup.WithContext(ctx)

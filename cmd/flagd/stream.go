@@ -358,7 +358,7 @@ func (h *streamHub) streamQuery(ec flags.EvalContext, token string) string {
 	if !h.opts.tokens {
 		return "ctx=" + ctx
 	}
-	return "ctx=" + ctx + "&sig=" + streamSign(streamKey(token), ctx)
+	return "ctx=" + ctx + "&sig=" + streamSign(httpapi.MACKey(token), ctx)
 }
 
 // streamsJSON is the bulk body's eventStreams member for a stream query.

@@ -1,34 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
 )
 
 // Event stream credentials. EventSource cannot send an Authorization header,
-// so the stream URL carries sig = HMAC-SHA256(key(token), context) made with
-// the bearer token of the bulk request that handed the URL out. It is not the
+// so the stream URL carries sig = HMAC-SHA256(httpapi.MACKey(token), context)
+// made with the bearer token of the bulk request that handed the URL out. It is not the
 // token (a leaked URL opens one context's change notices, nothing else), it is
 // deterministic (the bulk body, whose hash is the ETag, stays the same across
 // fetches), and any flagd reading the same tokens file verifies it by trying
-// its evaluate and admin tokens: no shared state between instances.
-
-// streamKeyDomain separates these MAC keys from any other use of a token.
-const streamKeyDomain = "flagstream ofrep event stream v1\x00"
-
-// streamKey derives the MAC key of a token; only derived keys are kept in
-// memory, as httpapi keeps only token hashes.
-func streamKey(token string) []byte {
-	k := sha256.Sum256([]byte(streamKeyDomain + token))
-	return k[:]
-}
+// its evaluate and admin tokens' keys (httpapi.Tokens.MACKeys): no shared
+// state between instances.
 
 func streamSign(key []byte, ctx string) string {
 	m := hmac.New(sha256.New, key)
@@ -55,34 +43,4 @@ func requestToken(r *http.Request) string {
 		return strings.TrimSpace(h[7:])
 	}
 	return r.Header.Get("X-API-Key")
-}
-
-// loadStreamKeys derives the MAC keys of the tokens file's evaluate and admin
-// tokens (admin implies evaluate). httpapi.LoadTokens has validated the file
-// already; this reads it again because httpapi keeps only hashes it does not
-// export. Errors never echo a token.
-func loadStreamKeys(path string) ([][]byte, error) {
-	if path == "" {
-		return nil, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokens file: %w", err)
-	}
-	defer f.Close()
-	var keys [][]byte
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 2 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		if fields[0] == "evaluate" || fields[0] == "admin" {
-			keys = append(keys, streamKey(fields[1]))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("tokens file %s: %w", path, err)
-	}
-	return keys, nil
 }

@@ -29,6 +29,32 @@ var knownScopes = map[Scope]bool{ScopeAdmin: true, ScopeEvaluate: true, ScopeIng
 type tokenEntry struct {
 	hash  [sha256.Size]byte
 	scope Scope
+	mac   []byte // the token's URL-signing key (MACKey)
+}
+
+// macKeyDomain separates the URL-signing keys from the stored hashes and
+// from any other use of a token.
+const macKeyDomain = "flagstream signed url v1\x00"
+
+// MACKey derives a token's key for signing URLs that cannot carry an
+// Authorization header (an OFREP event stream opened by a browser's
+// EventSource): the URL holds a MAC made with it, never the token, and any
+// instance reading the same tokens file can verify it (MACKeys).
+func MACKey(token string) []byte {
+	k := sha256.Sum256([]byte(macKeyDomain + token))
+	return k[:]
+}
+
+// MACKeys are the URL-signing keys of the tokens that have scope need (admin
+// has every scope). Only derived keys are kept, as only hashes are.
+func (t Tokens) MACKeys(need Scope) [][]byte {
+	var keys [][]byte
+	for _, e := range t.entries {
+		if e.scope == need || e.scope == ScopeAdmin {
+			keys = append(keys, e.mac)
+		}
+	}
+	return keys
 }
 
 // Tokens is the set of accepted bearer tokens. The zero value (no tokens)
@@ -74,7 +100,7 @@ func LoadTokens(path string) (Tokens, error) {
 		if file, ok := config.ExampleSecret(fields[1]); ok && t.example == "" {
 			t.example = fmt.Sprintf("tokens file %s line %d (scope %s) holds an example token, committed in %s", path, line, scope, file)
 		}
-		t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(fields[1])), scope: scope})
+		t.entries = append(t.entries, tokenEntry{hash: sha256.Sum256([]byte(fields[1])), scope: scope, mac: MACKey(fields[1])})
 	}
 	if err := sc.Err(); err != nil {
 		return Tokens{}, fmt.Errorf("tokens file %s: %w", path, err)
