@@ -217,6 +217,8 @@ func backoff(n int, retryAfter time.Duration) time.Duration {
 }
 
 // sleep waits d or until ctx ends; it reports whether the whole wait passed.
+// It is internal/connect.Sleep's twin on purpose: apps import this package,
+// and connect would bring them flagstream's Redis, NATS and ClickHouse clients.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
