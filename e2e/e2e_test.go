@@ -317,27 +317,14 @@ func TestEndToEndScaledOut(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for i, agg := range s.aggregates {
 		for {
-			r := agg.Do(t, http.MethodGet, "/v1/experiments/"+experiment+"/report?"+q.Encode(), nil)
-			var rep report.Report
-			diff := fmt.Sprintf("status %d %s", r.Status, r.Body)
-			if r.Status == http.StatusOK {
-				if err := json.Unmarshal(r.Body, &rep); err != nil {
-					t.Fatal(err)
+			rep, diff := reportDiff(t, agg, experiment, q, func(v string) *sentCounts {
+				if w := wants[v]; w != nil {
+					return &sentCounts{w.users, w.converters, w.conversions, w.cents}
 				}
-				diff = ""
-				for _, v := range rep.Variants {
-					w := wants[v.Variant]
-					if w == nil || v.Users != w.users || v.Converters != w.converters || v.Conversions != w.conversions ||
-						int64(math.Round(v.ValueSum.Value*100)) != w.cents {
-						diff += fmt.Sprintf(" %s: %d users %d converters %d conversions %.2f, want %+v;", v.Variant, v.Users, v.Converters, v.Conversions, v.ValueSum.Value, w)
-					}
-				}
-				if len(rep.Variants) != len(wants) || rep.MultipleExposures != 0 {
-					diff += fmt.Sprintf(" %d variants, %d multiple exposures", len(rep.Variants), rep.MultipleExposures)
-				}
-				if rep.SRM.Warn || rep.SRM.ExpectedShare["control"] != 0.6 {
-					diff += fmt.Sprintf(" sample-ratio check %+v, want the flag's 60/40 and no mismatch", rep.SRM)
-				}
+				return nil
+			}, len(wants))
+			if diff == "" && (rep.SRM.Warn || rep.SRM.ExpectedShare["control"] != 0.6) {
+				diff = fmt.Sprintf(" sample-ratio check %+v, want the flag's 60/40 and no mismatch", rep.SRM)
 			}
 			if diff == "" {
 				break
@@ -399,4 +386,34 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sentCounts is what a test sent for one variant, in the report's terms.
+type sentCounts struct{ users, converters, conversions, cents int64 }
+
+// reportDiff reads an experiment's report and says how it differs from what
+// was sent ("" when it holds exactly that, with nobody exposed twice); sent
+// gives a variant's counts (nil: not sent), n the number of variants sent.
+func reportDiff(t *testing.T, agg *testenv.Process, experiment string, q url.Values, sent func(variant string) *sentCounts, n int) (report.Report, string) {
+	t.Helper()
+	var rep report.Report
+	r := agg.Do(t, http.MethodGet, "/v1/experiments/"+experiment+"/report?"+q.Encode(), nil)
+	if r.Status != http.StatusOK {
+		return rep, fmt.Sprintf("status %d %s", r.Status, r.Body)
+	}
+	if err := json.Unmarshal(r.Body, &rep); err != nil {
+		t.Fatal(err)
+	}
+	diff := ""
+	for _, v := range rep.Variants {
+		w := sent(v.Variant)
+		if w == nil || v.Users != w.users || v.Converters != w.converters || v.Conversions != w.conversions ||
+			int64(math.Round(v.ValueSum.Value*100)) != w.cents {
+			diff += fmt.Sprintf(" %s: %d users %d converters %d conversions %.2f, want %+v;", v.Variant, v.Users, v.Converters, v.Conversions, v.ValueSum.Value, w)
+		}
+	}
+	if len(rep.Variants) != n || rep.MultipleExposures != 0 {
+		diff += fmt.Sprintf(" %d variants, %d multiple exposures", len(rep.Variants), rep.MultipleExposures)
+	}
+	return rep, diff
 }

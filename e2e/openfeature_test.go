@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"testing"
@@ -136,11 +135,10 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 
 	// Conversions through client.Track for every fourth user, the first of
 	// each two named after the experiment; stored before Track returns.
-	type want struct{ users, converters, conversions, cents int64 }
-	wants := map[string]*want{}
+	wants := map[string]*sentCounts{}
 	for _, v := range variantOf {
 		if wants[v] == nil {
-			wants[v] = &want{}
+			wants[v] = &sentCounts{}
 		}
 		wants[v].users++
 	}
@@ -177,25 +175,7 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 	q := url.Values{"metric": {"purchase"}}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		r := aggregate.Do(t, http.MethodGet, "/v1/experiments/"+used+"/report?"+q.Encode(), nil)
-		diff := fmt.Sprintf("status %d %s", r.Status, r.Body)
-		if r.Status == http.StatusOK {
-			var rep report.Report
-			if err := json.Unmarshal(r.Body, &rep); err != nil {
-				t.Fatal(err)
-			}
-			diff = ""
-			for _, v := range rep.Variants {
-				w := wants[v.Variant]
-				if w == nil || v.Users != w.users || v.Converters != w.converters || v.Conversions != w.conversions ||
-					int64(math.Round(v.ValueSum.Value*100)) != w.cents {
-					diff += fmt.Sprintf(" %s: %d users %d converters %d conversions %.2f, want %+v;", v.Variant, v.Users, v.Converters, v.Conversions, v.ValueSum.Value, w)
-				}
-			}
-			if len(rep.Variants) != len(wants) || rep.MultipleExposures != 0 {
-				diff += fmt.Sprintf(" %d variants, %d multiple exposures", len(rep.Variants), rep.MultipleExposures)
-			}
-		}
+		_, diff := reportDiff(t, aggregate, used, q, func(v string) *sentCounts { return wants[v] }, len(wants))
 		if diff == "" {
 			break
 		}
