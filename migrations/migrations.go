@@ -8,9 +8,9 @@
 // again is a no-op, two services starting at once are harmless, and a file
 // edited after it was applied is refused rather than silently skipped.
 //
-// The SQL runs on ClickHouse 18.16 and on current releases (see
-// CLICKHOUSE.md at the repository's shared docs): no CTEs, no DateTime64, no
-// LowCardinality, columns listed in every INSERT.
+// The SQL runs on ClickHouse 18.16 and is written for current releases (see
+// docs/clickhouse.md): no CTEs, no DateTime64, no LowCardinality, columns
+// listed in every INSERT.
 package migrations
 
 import (

@@ -235,7 +235,7 @@ func BenchmarkReport(b *testing.B) {
 		})
 	}
 	// The floor: one plain scan of the per-user rows, no FINAL, no metric
-	// (CLICKHOUSE.md's "one row per (experiment, variant, user)" figure).
+	// (docs/clickhouse.md's "one row per (experiment, variant, user)" figure).
 	b.Run(fmt.Sprintf("users=%d/floor", users), func(b *testing.B) {
 		for b.Loop() {
 			rows, err := conn.Query(ctx, "SELECT variant, count() FROM user_state WHERE experiment = ? GROUP BY variant", "big")

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// RunFunc is a command's run function (see STYLE.md: thin main).
+// RunFunc is a command's run function: each main stays thin.
 type RunFunc func(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error
 
 // Logs collects a running service's log lines; safe for concurrent use.

@@ -73,7 +73,7 @@ func EnsureID(e *Event) {
 // only, never on where the event was in a batch, so a resend in any batch,
 // at any position, at any time, gets the same id and counts once. Two events
 // that differ in nothing (same type, experiment, variant, user, conversion
-// type, value, ts to the nanosecond, flag version, weights) are one event:
+// type, value, ts to the nanosecond, flag version, weights, control) are one event:
 // a sender whose events can be identical must send ids.
 func ContentID(e *Event) string {
 	saved := e.ID

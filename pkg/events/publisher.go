@@ -17,7 +17,7 @@ import (
 // PublisherOptions tune a [Publisher]; zero fields take the defaults.
 type PublisherOptions struct {
 	Buffer       int           // events held in memory while NATS is slow or away; default 100,000
-	Batch        int           // async publishes in flight at once; default 512 (LIMITS.md: 4,096 pending gave ErrTooManyStalledMsgs)
+	Batch        int           // async publishes in flight at once; default 512 (docs/clickhouse.md, measured limits: 4,096 pending gave ErrTooManyStalledMsgs)
 	AckWait      time.Duration // how long a batch waits for its acks before retrying what is missing; default 5s
 	FlushTimeout time.Duration // how long Run keeps publishing after its ctx ends; default 10s
 	OnDrop       func(n int)   // called with every drop (overflow, flush deadline, unpublishable event); rate-limit there; may be nil
