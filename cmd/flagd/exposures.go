@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
@@ -233,7 +231,10 @@ func (a *api) track() http.Handler {
 			httpapi.WriteError(w, r, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, trackFieldError(err)))
 			return
 		}
-		if err := a.store1(r.Context(), e); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), trackTimeout)
+		err = events.StoreRaw(ctx, a.js, a.names, []events.Event{e})
+		cancel()
+		if err != nil {
 			httpapi.WriteError(w, r, fmt.Errorf("%w: store the conversion: %w", httpapi.ErrUnavailable, err))
 			return
 		}
@@ -254,18 +255,5 @@ func trackFieldError(err error) error {
 	if n, ok := names[fe.Field]; ok {
 		return fmt.Errorf("%s %s", n, fe.Reason)
 	}
-	return err
-}
-
-// store1 publishes one event to the raw stream, its id as the message id,
-// and waits for JetStream's acknowledgement.
-func (a *api) store1(ctx context.Context, e events.Event) error {
-	data, err := e.AppendJSON(nil)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
-	defer cancel()
-	_, err = a.js.Publish(ctx, a.names.RawSubject(e.Type), data, jetstream.WithMsgID(e.ID))
 	return err
 }

@@ -126,33 +126,9 @@ func batchErr(err error) error {
 // publish stores events in the raw stream with their ids as message ids and
 // waits for every acknowledgement.
 func (a *api) publish(ctx context.Context, evs []events.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(evs))
-	for i := range evs {
-		data, err := evs[i].AppendJSON(nil)
-		if err != nil {
-			return err
-		}
-		f, err := a.js.PublishAsync(a.names.RawSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID))
-		if err != nil {
-			return err
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return events.StoreRaw(ctx, a.js, a.names, evs)
 }
 
 type liveResponse struct {
