@@ -140,8 +140,24 @@ func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.B
 	connect.Sleep(ctx, wait)
 }
 
-// process handles one fetched batch.
+// process handles one fetched batch: decode, count in Redis, then forward
+// to the analytics stream and acknowledge each raw message once its forward
+// is acknowledged.
 func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
+	evs, keep := c.decode(msgs)
+	if len(evs) == 0 {
+		return nil
+	}
+	evs, keep, err := c.count(ctx, evs, keep)
+	if err != nil {
+		return err
+	}
+	return c.forward(evs, keep)
+}
+
+// decode reads the batch's events; a message no ingest can ever read is
+// terminated rather than redelivered forever.
+func (c *consumer) decode(msgs []jetstream.Msg) ([]events.Event, []jetstream.Msg) {
 	evs := make([]events.Event, 0, len(msgs))
 	keep := make([]jetstream.Msg, 0, len(msgs))
 	for _, m := range msgs {
@@ -156,34 +172,35 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 			// report (the live counters take it only within their window).
 			err = e.Validate(e.TS, c.window)
 		}
-		// A publisher not ours may send none: the id comes from the content,
-		// the same one the aggregator would give it.
-		events.EnsureID(&e)
 		if err != nil {
-			// A message no ingest can ever read: terminate it rather than
-			// redeliver it forever.
 			c.metrics.invalid.WithLabelValues("raw_message").Inc()
 			c.log.Error().Err(err).Str("subject", m.Subject()).Msg("unreadable raw message dropped")
 			_ = m.Term()
 			continue
 		}
+		// A publisher not ours may send none: the id comes from the content,
+		// the same one the aggregator would give it.
+		events.EnsureID(&e)
 		evs = append(evs, e)
 		keep = append(keep, m)
 	}
-	if len(evs) == 0 {
-		return nil
-	}
+	return evs, keep
+}
+
+// count applies the events to the live counters and returns those to
+// forward. A conversion that names no experiment, of a user with no exposure
+// yet, may simply have overtaken the exposure (another worker or instance
+// holds it): it gets a few more tries before it counts nowhere, as in the
+// seed. (One that names its experiment is held in Redis instead; see
+// live.Held.) If Redis fails, every message is handed back.
+func (c *consumer) count(ctx context.Context, evs []events.Event, keep []jetstream.Msg) ([]events.Event, []jetstream.Msg, error) {
 	start := time.Now()
 	statuses, err := c.counters.Apply(ctx, evs)
 	c.metrics.redisLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		c.nakAll(keep)
-		return &depError{"redis", err}
+		return nil, nil, &depError{"redis", err}
 	}
-	// A conversion that names no experiment, of a user with no exposure yet,
-	// may simply have overtaken the exposure (another worker or instance holds
-	// it): give it a few more tries before it counts nowhere, as in the seed.
-	// (One that names its experiment is held in Redis instead; see live.Held.)
 	fwd, fwdMsgs := evs[:0:0], keep[:0:0]
 	for i, st := range statuses {
 		switch st {
@@ -204,17 +221,23 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		fwd, fwdMsgs = append(fwd, evs[i]), append(fwdMsgs, keep[i])
 	}
-	evs, keep = fwd, fwdMsgs
+	return fwd, fwdMsgs, nil
+}
 
-	start = time.Now()
+// forward publishes the events to the analytics stream, their ids as
+// message ids, and acknowledges each raw message once its forward is
+// acknowledged; the rest are handed back for redelivery.
+func (c *consumer) forward(evs []events.Event, keep []jetstream.Msg) error {
+	start := time.Now()
+	defer func() { c.metrics.natsLatency.Observe(time.Since(start).Seconds()) }()
 	futures := make([]jetstream.PubAckFuture, len(evs))
 	var buf []byte
 	var pubErr error
 	for i := range evs {
 		buf, _ = evs[i].AppendJSON(buf[:0])
 		data := append([]byte(nil), buf...)
-		futures[i], err = c.js.PublishAsync(c.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID))
-		if err != nil {
+		var err error
+		if futures[i], err = c.js.PublishAsync(c.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID)); err != nil {
 			pubErr = err
 			break
 		}
@@ -236,15 +259,12 @@ func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
 			pubErr = ferr
 			_ = keep[i].Nak()
 		case <-timeout.C:
-			pubErr = errors.New("analytics publish not acknowledged within 10s")
 			for _, m := range keep[i:] {
 				_ = m.Nak()
 			}
-			c.metrics.natsLatency.Observe(time.Since(start).Seconds())
-			return &depError{"nats", pubErr}
+			return &depError{"nats", errors.New("analytics publish not acknowledged within 10s")}
 		}
 	}
-	c.metrics.natsLatency.Observe(time.Since(start).Seconds())
 	if pubErr != nil {
 		return &depError{"nats", fmt.Errorf("forward %d of %d events: %w", len(evs)-acked, len(evs), pubErr)}
 	}
