@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/chstore"
+	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -66,23 +67,9 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 // acknowledges until ctx ends; the batches in hand are finished first (or
 // handed back to JetStream if ClickHouse does not answer).
 func (c *consumer) run(ctx context.Context) error {
-	var cons jetstream.Consumer
-	b := &connect.Backoff{}
-	for {
-		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.names.AnalyticsStream, c.config())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait := b.Next()
-		c.log.Warn().Err(err).Str("dependency", "nats").Str("stream", c.names.AnalyticsStream).Dur("retry_in", wait).
-			Msg("cannot attach the analytics consumer")
-		if !connect.Sleep(ctx, wait) {
-			return nil
-		}
+	cons, err := service.AttachConsumer(ctx, c.log, c.js, c.names.AnalyticsStream, c.config())
+	if err != nil {
+		return nil // ctx ended
 	}
 	c.metrics.Set("consumer", nil)
 	go c.watchLag(ctx, cons)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/live"
+	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -51,22 +52,9 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 // run waits for the stream, then runs the workers until ctx ends. Each
 // worker finishes its batch (counted, forwarded, acknowledged) before it stops.
 func (c *consumer) run(ctx context.Context) error {
-	var cons jetstream.Consumer
-	wait := 100 * time.Millisecond
-	for {
-		var err error
-		cons, err = c.js.CreateOrUpdateConsumer(ctx, c.names.RawStream, c.config())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.log.Warn().Err(err).Str("dependency", "nats").Str("stream", c.names.RawStream).Dur("retry_in", wait).Msg("cannot attach the raw consumer")
-		if !connect.Sleep(ctx, wait) {
-			return nil
-		}
-		wait = min(wait*2, 5*time.Second)
+	cons, err := service.AttachConsumer(ctx, c.log, c.js, c.names.RawStream, c.config())
+	if err != nil {
+		return nil // ctx ended
 	}
 	c.metrics.Set("consumer", nil)
 	done := make(chan struct{}, c.workers)

@@ -2,20 +2,19 @@ package connect
 
 import (
 	"context"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/config"
 )
 
-// Retry calls fn until it succeeds or ctx ends, waiting between attempts with
-// exponential backoff (100 ms doubling to 10 s). Each failure is logged with
-// the dependency's name and its address, which Retry redacts itself (a
-// caller that forgets must not log a password on every attempt).
+// Retry calls fn until it succeeds or ctx ends, waiting between attempts as
+// [Backoff] does (100 ms doubling to 5 s). Each failure is logged with the
+// dependency's name and its address, which Retry redacts itself (a caller
+// that forgets must not log a password on every attempt).
 func Retry(ctx context.Context, log zerolog.Logger, dependency, addr string, fn func(context.Context) error) error {
 	addr = config.Redact(addr)
-	wait := 100 * time.Millisecond
+	var b Backoff
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
@@ -27,12 +26,10 @@ func Retry(ctx context.Context, log zerolog.Logger, dependency, addr string, fn 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		wait := b.Next()
 		log.Warn().Err(err).Str("dependency", dependency).Str("addr", addr).Dur("retry_in", wait).Msg("dependency unreachable")
-		select {
-		case <-ctx.Done():
+		if !Sleep(ctx, wait) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
-		wait = min(wait*2, 10*time.Second)
 	}
 }

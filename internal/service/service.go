@@ -130,3 +130,16 @@ func IgnoreCanceled(err error) error {
 	}
 	return err
 }
+
+// AttachConsumer creates or updates the service's durable consumer on
+// stream, retrying (connect.Retry) until NATS answers or ctx ends: how
+// ingest and the aggregator attach to their streams.
+func AttachConsumer(ctx context.Context, log zerolog.Logger, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	var cons jetstream.Consumer
+	err := connect.Retry(ctx, log, "nats", "consumer "+cfg.Durable+" on "+stream, func(ctx context.Context) error {
+		var err error
+		cons, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		return err
+	})
+	return cons, err
+}
