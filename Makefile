@@ -9,6 +9,10 @@ RUN      := .run
 # Every test, -race on; nothing may skip under make test.
 TEST_TIMEOUT ?= 14m
 
+# shellcheck, installed from Debian's packages when missing.
+SHELLCHECK = { command -v shellcheck >/dev/null || bash -c '. scripts/apt.sh && apt_install shellcheck'; } && \
+	shellcheck -x -P SCRIPTDIR scripts/*.sh
+
 .PHONY: help demo up down services-status test test-unit bench build vet fmt
 
 help: ## list the targets
@@ -31,9 +35,10 @@ down: ## stop everything started under .run/ (data is kept; scripts/services.sh 
 services-status: ## show which local services run
 	@$(SERVICES) status
 
-vet: ## go vet and gofmt check
+vet: ## go vet, gofmt check and shellcheck of scripts/
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@$(SHELLCHECK)
 
 # test: start the services, then run every test (unit, integration, fuzz seed
 # corpora) with the services' variables set. -v output goes to .run/test.log;
@@ -51,6 +56,7 @@ test: ## start the services and run every test with -race; fails if any test ski
 	       FLAGSTREAM_TEST_WEB=$$web \
 	       FLAGSTREAM_TEST_NOSKIP=1; \
 	$(GO) vet ./...; \
+	$(SHELLCHECK); \
 	status=0; \
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./... > $(RUN)/test.log 2>&1 || status=$$?; \
 	grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS:)' $(RUN)/test.log | grep -vE '^\s*$$' | \

@@ -21,9 +21,10 @@ log() { printf '[bench-http] %s\n' "$*" >&2; }
 eval "$(scripts/services.sh up)"
 if ! command -v wrk >/dev/null; then
 	log "installing wrk"
-	apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	. scripts/apt.sh
+	apt_install wrk
 fi
-if ! command -v curl >/dev/null; then apt-get install -y -qq curl >/dev/null; fi
+if ! command -v curl >/dev/null; then . scripts/apt.sh && apt_install curl; fi
 
 go build -o "$OUT/" ./cmd/flagd ./scripts/bench/bare ./scripts/bench/seedflags ./scripts/bench/rawload
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete

@@ -31,27 +31,8 @@ if path=$(find_chromium); then
 	exit 0
 fi
 
-SUDO=()
-if [[ $(id -u) != 0 ]]; then
-	command -v sudo >/dev/null 2>&1 || die "chromium is missing and installing it needs root (or sudo)"
-	SUDO=(sudo -n)
-fi
-
-# Bounded: the lock wait and the whole run each have a limit, so a stuck mirror fails the run
-# with a message instead of hanging it. Output is kept and shown only on failure.
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-log "installing the Debian package chromium (once; a few minutes)"
-if ! timeout 900 ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive \
-	apt-get -qq -o DPkg::Lock::Timeout=300 update >"$out" 2>&1; then
-	cat "$out" >&2
-	die "apt-get update failed"
-fi
-if ! timeout 900 ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive \
-	apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends chromium >"$out" 2>&1; then
-	cat "$out" >&2
-	die "apt-get install chromium failed"
-fi
+. "$(dirname "$0")/apt.sh"
+apt_install chromium || die "chromium could not be installed"
 
 path=$(find_chromium) || die "chromium installed but no binary found on PATH"
 echo "$path"

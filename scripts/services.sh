@@ -86,15 +86,6 @@ write_env_file() {
 # ---------------------------------------------------------------------------------------------
 # Packages
 
-SUDO=()
-if ((EUID != 0)); then
-	SUDO=(sudo)
-fi
-
-as_root() {
-	${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive "$@"
-}
-
 package_installed() {
 	[[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]
 }
@@ -112,12 +103,8 @@ ensure_packages() {
 	if ((${#missing[@]} == 0)); then
 		return 0
 	fi
-	log "installing missing Debian packages: ${missing[*]}"
-	# DPkg::Lock::Timeout: wait (bounded) if another apt/dpkg run holds the lock.
-	as_root apt-get -o DPkg::Lock::Timeout=300 update >&2 ||
-		die "apt-get update failed"
-	as_root apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >&2 ||
-		die "apt-get install ${missing[*]} failed"
+	. "$SCRIPT_DIR/apt.sh"
+	apt_install "${missing[@]}" || die "could not install ${missing[*]}"
 	# The packages' postinst scripts may try to start default instances through invoke-rc.d
 	# (on 6379, 4222, 9000/8123). We never use them and use other ports, so they are left alone.
 }

@@ -14,15 +14,5 @@ for i in "${!COMMANDS[@]}"; do
 done
 ((${#missing[@]} == 0)) && exit 0
 
-SUDO=()
-if ((EUID != 0)); then
-	SUDO=(sudo)
-fi
-as_root() { ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive "$@"; }
-
-printf '[tools] installing missing Debian packages: %s\n' "${missing[*]}" >&2
-# DPkg::Lock::Timeout: wait (bounded) if another apt/dpkg run holds the lock.
-as_root apt-get -o DPkg::Lock::Timeout=300 -qq update >&2 ||
-	{ echo "[tools] apt-get update failed" >&2; exit 1; }
-as_root apt-get -o DPkg::Lock::Timeout=300 -qq install -y --no-install-recommends "${missing[@]}" >&2 ||
-	{ echo "[tools] apt-get install ${missing[*]} failed" >&2; exit 1; }
+. "$(dirname "$0")/apt.sh"
+apt_install "${missing[@]}"

@@ -28,21 +28,11 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
-	SUDO=()
-	if ((EUID != 0)); then
-		command -v sudo >/dev/null 2>&1 || die "${missing[*]} missing and installing needs root (or sudo)"
-		SUDO=(sudo -n)
+	. scripts/apt.sh
+	apt_install "${missing[@]}" || die "${missing[*]} could not be installed"
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		die "nodejs and npm installed but node or npm is not on PATH"
 	fi
-	as_root() { timeout 900 ${SUDO[@]+"${SUDO[@]}"} env DEBIAN_FRONTEND=noninteractive "$@"; }
-	log "installing the Debian packages ${missing[*]} (once)"
-	out=$(mktemp)
-	trap 'rm -f "$out"' EXIT
-	# DPkg::Lock::Timeout: wait (bounded) if another apt/dpkg run holds the lock.
-	as_root apt-get -qq -o DPkg::Lock::Timeout=300 update >"$out" 2>&1 ||
-		{ cat "$out" >&2; die "apt-get update failed"; }
-	as_root apt-get -qq -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >"$out" 2>&1 ||
-		{ cat "$out" >&2; die "apt-get install ${missing[*]} failed"; }
-	command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || die "nodejs and npm installed but node or npm is not on PATH"
 fi
 
 # The stamp is the lock file the installed tree came from: the same lock means the same
