@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
-	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/report"
 	"github.com/flagstream/flagstream/migrations"
 	"github.com/flagstream/flagstream/pkg/stats"
@@ -56,7 +56,7 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	if err != nil {
 		return err
 	}
-	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	conn, err := chconn.Open(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	conn, err := chconn.Open(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
 	}

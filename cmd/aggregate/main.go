@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/connect"
@@ -102,7 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	}
 	defer base.Close()
 	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
-	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	conn, err := chconn.Open(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
 	}

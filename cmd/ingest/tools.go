@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/connect"
@@ -56,7 +57,7 @@ func runTool(ctx context.Context, name string, args []string, getenv func(string
 		fmt.Fprintf(out, "archived %s: %d live keys removed; its report data in ClickHouse is kept\n", experiment, n)
 		return nil
 	}
-	conn, err := connect.ClickHouse(cfg.ClickHouseDSN)
+	conn, err := chconn.Open(cfg.ClickHouseDSN)
 	if err != nil {
 		return err
 	}

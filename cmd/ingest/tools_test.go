@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
-	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/live"
 	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/migrations"
@@ -24,7 +24,7 @@ func TestRebuildLiveAndArchive(t *testing.T) {
 	env := testenv.ServiceEnv(t)
 	dsn, _ := testenv.ClickHouseDSN(t)
 	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
-	conn, err := connect.ClickHouse(dsn)
+	conn, err := chconn.Open(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

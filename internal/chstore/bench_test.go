@@ -11,8 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
-	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/report"
 	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/migrations"
@@ -181,7 +181,7 @@ func experimentEvents(from, to int) []events.Event {
 func BenchmarkReport(b *testing.B) {
 	users := benchUsers(b)
 	dsn, _ := testenv.ClickHouseDSN(b)
-	conn, err := connect.ClickHouse(dsn)
+	conn, err := chconn.Open(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}

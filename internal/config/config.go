@@ -90,7 +90,9 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	c := Config{LogLevel: zerolog.InfoLevel}
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL; several comma-separated for a cluster; redis://sentinel:26379/0?master_name=NAME[&addr=host:port...][&password=...] for Sentinel")
 	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS URL, comma-separated for a cluster")
-	fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
+	if usesClickHouse(name) { // flagd has no use for ClickHouse, nor a flag for it
+		fs.StringVar(&c.ClickHouseDSN, "clickhouse-dsn", "clickhouse://127.0.0.1:9000/default", "ClickHouse DSN (native protocol)")
+	}
 	fs.StringVar(&c.HTTPAddr, "http-addr", DefaultHTTPAddr[strings.Fields(name + " ")[0]], "HTTP listen address")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of 'scope token' lines; without it the service listens on loopback only")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
@@ -120,6 +122,10 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	}
 	return c, fs.Args(), c.validate()
 }
+
+// usesClickHouse: every command but flagd reads ClickHouse (aggregate, and
+// ingest for rebuild-live).
+func usesClickHouse(name string) bool { return strings.Fields(name + " ")[0] != "flagd" }
 
 // ErrHelp is what -h or --help makes [Parse] return (inside a [*HelpError]);
 // it wraps flag.ErrHelp. A command that gets it prints the usage and exits 0.
@@ -218,8 +224,10 @@ func (c Config) validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := checkURL("clickhouse-dsn", c.ClickHouseDSN, "clickhouse", "tcp"); err != nil {
-		errs = append(errs, err)
+	if c.ClickHouseDSN != "" {
+		if err := checkURL("clickhouse-dsn", c.ClickHouseDSN, "clickhouse", "tcp"); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.StreamDedupWindow != 0 && c.StreamDedupWindow < time.Second {
 		errs = append(errs, fmt.Errorf("stream-dedup-window %s: want 0 (the default) or at least 1s", c.StreamDedupWindow))

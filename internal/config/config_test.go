@@ -40,11 +40,11 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.flag, func(t *testing.T) {
-			c, err := Parse("flagd", []string{"--" + tc.flag, tc.value}, env(nil), nil)
+			c, err := Parse("ingest", []string{"--" + tc.flag, tc.value}, env(nil), nil)
 			if err != nil || tc.get(c) != tc.value {
 				t.Errorf("as flag: got %q, %v; want %q", tc.get(c), err, tc.value)
 			}
-			c, err = Parse("flagd", nil, env(map[string]string{EnvName(tc.flag): tc.value}), nil)
+			c, err = Parse("ingest", nil, env(map[string]string{EnvName(tc.flag): tc.value}), nil)
 			if err != nil || tc.get(c) != tc.value {
 				t.Errorf("as %s: got %q, %v; want %q", EnvName(tc.flag), tc.get(c), err, tc.value)
 			}
@@ -53,6 +53,13 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	c, err := Parse("flagd", []string{"--http-addr", "127.0.0.1:1"}, env(map[string]string{"FLAGSTREAM_HTTP_ADDR": "127.0.0.1:2"}), nil)
 	if err != nil || c.HTTPAddr != "127.0.0.1:1" {
 		t.Errorf("flag should win over env: %q, %v", c.HTTPAddr, err)
+	}
+	// flagd reads no ClickHouse: no flag for it, and the variable is ignored.
+	if _, err := Parse("flagd", []string{"--clickhouse-dsn", "clickhouse://ch:9000/x"}, env(nil), nil); err == nil {
+		t.Error("flagd took --clickhouse-dsn")
+	}
+	if c, err := Parse("flagd", nil, env(map[string]string{"FLAGSTREAM_CLICKHOUSE_DSN": "nonsense"}), nil); err != nil || c.ClickHouseDSN != "" {
+		t.Errorf("flagd with FLAGSTREAM_CLICKHOUSE_DSN set: %q, %v", c.ClickHouseDSN, err)
 	}
 }
 

@@ -8,9 +8,9 @@ import (
 	"github.com/flagstream/flagstream/internal/config"
 )
 
-// urlError is err from parsing a URL, prefixed with what it is, with the URL
+// URLError is err from parsing a URL, prefixed with what it is, with the URL
 // that net/url's errors quote (password, token and all) redacted.
-func urlError(what string, err error) error {
+func URLError(what string, err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%s: %s %s: %v", what, ue.Op, config.Redact(ue.URL), ue.Err)

@@ -21,7 +21,7 @@ func NATS(url, name string, opts ...nats.Option) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, urlError("nats", err)
+		return nil, URLError("nats", err)
 	}
 	return nc, nil
 }

@@ -32,7 +32,7 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 	}
 	first, err := redis.ParseURL(urls[0])
 	if err != nil {
-		return nil, urlError("redis url", err)
+		return nil, URLError("redis url", err)
 	}
 	opts := &redis.UniversalOptions{
 		Addrs:        []string{first.Addr},
@@ -51,7 +51,7 @@ func Redis(rawURL string) (redis.UniversalClient, error) {
 			}
 			o, err := redis.ParseURL(u)
 			if err != nil {
-				return nil, urlError("redis url", err)
+				return nil, URLError("redis url", err)
 			}
 			opts.Addrs = append(opts.Addrs, o.Addr)
 		}
@@ -73,7 +73,7 @@ func isSentinel(raw string) bool {
 func sentinel(urls []string) (redis.UniversalClient, error) {
 	opts, err := redis.ParseFailoverURL(urls[0])
 	if err != nil {
-		return nil, urlError("redis url", err)
+		return nil, URLError("redis url", err)
 	}
 	if opts.MasterName == "" {
 		return nil, errors.New("redis url: master_name is empty")
@@ -81,7 +81,7 @@ func sentinel(urls []string) (redis.UniversalClient, error) {
 	for _, u := range urls[1:] { // further sentinels as a list, like a cluster's nodes
 		o, err := redis.ParseURL(u)
 		if err != nil {
-			return nil, urlError("redis url", err)
+			return nil, URLError("redis url", err)
 		}
 		opts.SentinelAddrs = append(opts.SentinelAddrs, o.Addr)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/connect"
+	"github.com/flagstream/flagstream/internal/chconn"
 )
 
 // ClickHouseServer is a clickhouse-server process of the test's own, with
@@ -98,7 +98,7 @@ func (s *ClickHouseServer) start(bin string) {
 	}
 	s.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); log.Close(); close(done) }(s.cmd, s.done)
-	conn, err := connect.ClickHouse(s.DSN())
+	conn, err := chconn.Open(s.DSN())
 	if err != nil {
 		s.t.Fatal(err)
 	}

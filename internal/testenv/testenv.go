@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/connect"
 )
 
@@ -146,7 +147,7 @@ func NATS(t testing.TB) (*nats.Conn, string) {
 func ClickHouseDSN(t testing.TB) (dsn, database string) {
 	t.Helper()
 	base := Lookup(t, ClickHouseDSNVar)
-	conn, err := connect.ClickHouse(base)
+	conn, err := chconn.Open(base)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
@@ -169,7 +170,7 @@ func ClickHouseDSN(t testing.TB) (dsn, database string) {
 func ClickHouse(t testing.TB) (driver.Conn, string) {
 	t.Helper()
 	dsn, db := ClickHouseDSN(t)
-	conn, err := connect.ClickHouse(dsn)
+	conn, err := chconn.Open(dsn)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}

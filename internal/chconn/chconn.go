@@ -1,4 +1,7 @@
-package connect
+// Package chconn opens ClickHouse connections from the configuration's DSN.
+// It is apart from internal/connect so that what needs no ClickHouse (flagd)
+// does not link its driver.
+package chconn
 
 import (
 	"fmt"
@@ -6,14 +9,16 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/flagstream/flagstream/internal/connect"
 )
 
-// ClickHouse opens a native-protocol connection pool for a DSN such as
+// Open opens a native-protocol connection pool for a DSN such as
 // clickhouse://127.0.0.1:9000/default. Opening does not dial; Ping does.
-func ClickHouse(dsn string) (driver.Conn, error) {
+func Open(dsn string) (driver.Conn, error) {
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
-		return nil, urlError("clickhouse dsn", err)
+		return nil, connect.URLError("clickhouse dsn", err)
 	}
 	if opts.DialTimeout == 0 || opts.DialTimeout > 5*time.Second {
 		opts.DialTimeout = 5 * time.Second
