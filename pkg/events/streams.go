@@ -110,11 +110,25 @@ func StreamConfigs(n Names, l StreamLimits) []jetstream.StreamConfig {
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, n Names, l StreamLimits) error {
 	consumers := []string{RawConsumer, AnalyticsConsumer}
 	for i, cfg := range StreamConfigs(n, l) {
-		if err := ensureStream(ctx, js, cfg); err != nil {
-			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		// An interest stream drops at once what arrives while no consumer
+		// exists, and acknowledges it all the same. So a new stream is made
+		// listening on a subject nobody publishes to, gets its consumer, and
+		// only then takes its real subjects (the update below): a publish
+		// before that finds no stream and is retried by its publisher.
+		if _, err := js.Stream(ctx, cfg.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+			closed := cfg
+			closed.Subjects = []string{"flagstream-setup." + cfg.Name}
+			if _, err := js.CreateStream(ctx, closed); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
 		}
 		if err := ensureConsumer(ctx, js, cfg.Name, consumers[i]); err != nil {
 			return fmt.Errorf("ensure consumer %s on %s: %w", consumers[i], cfg.Name, err)
+		}
+		if err := ensureStream(ctx, js, cfg); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -221,5 +222,47 @@ func TestEnsureStreamsConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkStreams(t, js, n, same)
+	}
+}
+
+// A publisher that starts before the streams exist loses nothing it was told
+// was stored: an interest stream drops what arrives before its consumer
+// exists, so EnsureStreams opens a stream's subjects only once its consumer
+// is there.
+func TestEnsureStreamsLosesNoEarlyPublish(t *testing.T) {
+	t.Parallel()
+	for round := range 20 {
+		js, n := testJetStream(t)
+		n = events.NewNames(strings.TrimSuffix(n.RawStream, "FLAGSTREAM_RAW") + fmt.Sprintf("E%d_", round))
+		done := make(chan struct{})
+		var stored atomic.Int64
+		var wg sync.WaitGroup
+		for p := range 4 { // publishers racing the creation
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if _, err := js.Publish(t.Context(), n.RawSubject(events.TypeExposure), []byte("{}"), jetstream.WithMsgID(fmt.Sprint(p, "-", i))); err == nil {
+						stored.Add(1)
+					}
+				}
+			})
+		}
+		if err := events.EnsureStreams(t.Context(), js, n, events.TestStreamLimits()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // a few publishes after the streams are ready
+		close(done)
+		wg.Wait()
+		s, err := js.Stream(t.Context(), n.RawStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().State.Msgs; got != uint64(stored.Load()) || stored.Load() == 0 {
+			t.Errorf("round %d: %d publishes acknowledged, %d in the stream", round, stored.Load(), got)
+		}
 	}
 }
