@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,24 +42,6 @@ func readmeSession(t *testing.T) string {
 		t.Fatalf("README.md: the session's ```sh block is not closed")
 	}
 	return block
-}
-
-// syncBuffer is the session's output, read by the barrier while bash writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The prelude wraps curl so that each answer is followed by a line giving its
@@ -104,7 +85,7 @@ func TestReadmeSession(t *testing.T) {
 		session = strings.ReplaceAll(session, r.from, r.to)
 	}
 
-	out := &syncBuffer{}
+	out := &testenv.Logs{}
 	// The barrier: every exposure flagd said it published is in the raw
 	// stream, and ingest and the aggregator have taken everything there is.
 	barrier := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

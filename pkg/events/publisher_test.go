@@ -1,13 +1,11 @@
 package events_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/flagstream/flagstream/internal/testenv"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -97,26 +96,8 @@ func waitFor(t *testing.T, p *events.Publisher, limit time.Duration, what string
 	}
 }
 
-// syncBuffer collects a publisher's log; safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitLog waits until the log holds want, failing the test after limit.
-func waitLog(t *testing.T, logs *syncBuffer, limit time.Duration, want string) {
+func waitLog(t *testing.T, logs *testenv.Logs, limit time.Duration, want string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !strings.Contains(logs.String(), want) {
@@ -349,7 +330,7 @@ func TestPublisherRidesOutNATSOutage(t *testing.T) {
 	if err := events.EnsureStreams(t.Context(), js, names, events.TestStreamLimits()); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Logs{}
 	p := events.NewPublisher(js, names, events.PublisherOptions{AckWait: time.Second, Log: zerolog.New(logs)})
 	runPublisher(t, p)
 	ts := time.Now().UTC()
