@@ -192,7 +192,10 @@ func TestDaily(t *testing.T) {
 	}
 }
 
-func TestCSVAndTable(t *testing.T) {
+// The CSV leaves the control's comparison columns empty, fills a
+// treatment's, and writes a variant without users as 0 users with a null
+// (empty) rate. The table's layout is pinned by TestGolden.
+func TestCSVCells(t *testing.T) {
 	f := &fake{sum: summary(), counts: []chstore.VariantCounts{
 		{Variant: "control", Users: 1000, Converters: 100, Conversions: 120, ValueSum: 2500, ValueSumSq: 87169},
 		{Variant: "a", Users: 1000, Converters: 130, Conversions: 150, ValueSum: 3000, ValueSumSq: 99000},
@@ -221,15 +224,6 @@ func TestCSVAndTable(t *testing.T) {
 	if rows[1][col["variant"]] != "control" || rows[1][col["rate_p_value"]] != "" || rows[2][col["rate_p_value"]] == "" ||
 		rows[3][col["users"]] != "0" || rows[3][col["rate"]] != "" {
 		t.Errorf("csv rows: %v", rows[1:])
-	}
-	buf.Reset()
-	if err := report.WriteTable(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{"exp", "purchase", "control", "(control)", "1000", "warning"} {
-		if !strings.Contains(buf.String(), s) {
-			t.Errorf("table lacks %q:\n%s", s, buf.String())
-		}
 	}
 }
 
