@@ -24,11 +24,9 @@ import (
 	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
-	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/internal/service"
 	"github.com/flagstream/flagstream/migrations"
-	"github.com/flagstream/flagstream/pkg/events"
 )
 
 // main: `aggregate healthcheck` is service.Main's; the other subcommands are run's.
@@ -115,39 +113,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	a := &api{store: store, tokens: tokens, metrics: m, now: time.Now}
 
 	g, ctx := errgroup.WithContext(ctx)
-	schemaReady, streamsReady := make(chan struct{}), make(chan struct{})
-	g.Go(func() error {
-		err := connect.Retry(ctx, log, "clickhouse", config.Redact(cfg.ClickHouseDSN), func(ctx context.Context) error {
-			actx, cancel := context.WithTimeout(ctx, o.opTimeout)
-			defer cancel()
-			applied, err := migrations.Apply(actx, conn)
-			if len(applied) > 0 {
-				log.Info().Interface("versions", applied).Msg("migrations applied")
-			}
-			return err
-		})
+	schema := service.InBackground(ctx, g, log, "clickhouse", cfg.ClickHouseDSN, func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, o.opTimeout)
+		defer cancel()
+		applied, err := migrations.Apply(actx, conn)
+		if len(applied) > 0 {
+			log.Info().Interface("versions", applied).Msg("migrations applied")
+		}
 		if err == nil {
 			m.Set("migrations", nil)
-			close(schemaReady)
 		}
-		return service.IgnoreCanceled(err)
+		return err
 	})
+	streams := base.EnsureStreams(ctx, g)
 	g.Go(func() error {
-		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
-		})
-		if err == nil {
-			close(streamsReady)
-		}
-		return service.IgnoreCanceled(err)
-	})
-	g.Go(func() error {
-		for _, ch := range []chan struct{}{schemaReady, streamsReady} {
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return nil
-			}
+		if !service.Ready(ctx, schema, streams) {
+			return nil
 		}
 		return c.run(ctx)
 	})

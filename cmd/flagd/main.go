@@ -83,7 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	m.watchPublisher(pub)
 	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
 	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
-		publish: pub.Enqueue, js: js, names: names, window: o.window}
+		publish: pub.Enqueue, window: o.window,
+		storeRaw: func(ctx context.Context, evs []events.Event) error { return events.StoreRaw(ctx, js, names, evs) }}
 	o.streams.tokens = tokens.Enabled()
 	o.streams.keys = tokens.MACKeys(httpapi.ScopeEvaluate)
 	a.streams = newStreamHub(o.streams, log, m.registry, a.client.Load)
@@ -96,11 +97,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.Run(pubCtx) }()
 
-	g.Go(func() error {
-		return connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
-		})
-	})
+	// flagd publishes without waiting: its publisher buffers until the
+	// streams exist.
+	base.EnsureStreams(ctx, g)
 	g.Go(func() error {
 		var c *flags.Client
 		err := connect.Retry(ctx, log, "redis", config.Redact(cfg.RedisURL), func(ctx context.Context) error {

@@ -83,23 +83,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}
 	c := &consumer{js: js, names: names, counters: counters, metrics: m, log: log,
 		batch: o.batch, workers: o.workers, window: window, ackWait: o.ackWait}
-	a := &api{js: js, names: names, counters: counters, tokens: tokens, metrics: m, window: window}
+	a := &api{raw: jetStreamRaw{js: js, names: names}, counters: counters, tokens: tokens, metrics: m, window: window}
 
 	g, ctx := errgroup.WithContext(ctx)
-	streamsReady := make(chan struct{})
+	streams := base.EnsureStreams(ctx, g)
 	g.Go(func() error {
-		err := connect.Retry(ctx, log, "nats", config.Redact(cfg.NATSURL), func(ctx context.Context) error {
-			return events.EnsureStreams(ctx, js, names, cfg.StreamLimits())
-		})
-		if err == nil {
-			close(streamsReady)
-		}
-		return service.IgnoreCanceled(err)
-	})
-	g.Go(func() error {
-		select {
-		case <-streamsReady:
-		case <-ctx.Done():
+		if !service.Ready(ctx, streams) {
 			return nil
 		}
 		return c.run(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/connect"
@@ -32,6 +33,7 @@ type Base struct {
 	NC     *nats.Conn
 	JS     jetstream.JetStream
 	Names  events.Names // the streams and subjects of cfg's namespace
+	cfg    config.Config
 }
 
 // Setup checks cfg's namespace, makes the logger (writing to out, naming the
@@ -61,7 +63,7 @@ func Setup(name string, cfg config.Config, out io.Writer, jsOpts ...jetstream.Je
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return &Base{Log: config.NewLogger(out, name, cfg.LogLevel), Tokens: tokens, NC: nc, JS: js,
-		Names: events.NewNames(cfg.NATSNamespace)}, nil
+		Names: events.NewNames(cfg.NATSNamespace), cfg: cfg}, nil
 }
 
 // Close closes the NATS connection.
@@ -142,4 +144,43 @@ func AttachConsumer(ctx context.Context, log zerolog.Logger, js jetstream.JetStr
 		return err
 	})
 	return cons, err
+}
+
+// InBackground runs fn in g, retrying (connect.Retry) while dependency at
+// addr is away, and returns a channel closed once fn has succeeded: the
+// steps a service waits for (Ready) before it starts consuming. A stop
+// signal ends the retries without an error.
+func InBackground(ctx context.Context, g *errgroup.Group, log zerolog.Logger, dependency, addr string, fn func(context.Context) error) <-chan struct{} {
+	done := make(chan struct{})
+	g.Go(func() error {
+		err := connect.Retry(ctx, log, dependency, addr, fn)
+		if err == nil {
+			close(done)
+		}
+		return IgnoreCanceled(err)
+	})
+	return done
+}
+
+// EnsureStreams creates or checks the namespace's streams and their durable
+// consumers in the background (events.EnsureStreams with the configured
+// limits); the channel closes once they exist. Every service calls it, so
+// whichever starts first makes the streams, consumers before subjects.
+func (b *Base) EnsureStreams(ctx context.Context, g *errgroup.Group) <-chan struct{} {
+	return InBackground(ctx, g, b.Log, "nats", b.cfg.NATSURL, func(ctx context.Context) error {
+		return events.EnsureStreams(ctx, b.JS, b.Names, b.cfg.StreamLimits())
+	})
+}
+
+// Ready waits until every step has closed its channel; false when ctx ends
+// first (the service is stopping).
+func Ready(ctx context.Context, steps ...<-chan struct{}) bool {
+	for _, ch := range steps {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
