@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -33,42 +34,42 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	f := promauto.With(reg)
 	lat := func(name, help string) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
+		return f.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
 	}
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_aggregate_events_in_total",
+		registry: reg,
+		eventsIn: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_aggregate_events_in_total",
 			Help: "Analytics events fetched and decoded, by type (redeliveries included)."}, []string{"type"}),
-		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_events_invalid_total",
+		invalid: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_events_invalid_total",
 			Help: "Analytics messages no aggregate can read: terminated, not retried."}),
-		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_redeliveries_total",
+		redeliveries: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_redeliveries_total",
 			Help: "Analytics messages delivered more than once (a crash, a timeout, a handed-back batch)."}),
-		rowsInserted: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_rows_inserted_total",
+		rowsInserted: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_rows_inserted_total",
 			Help: "Raw event rows inserted into ClickHouse (a redelivered event is inserted again and deduplicated on read)."}),
-		acked: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_events_acked_total",
+		acked: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_events_acked_total",
 			Help: "Analytics messages acknowledged: inserted and in the reports' state."}),
-		pairsRefreshed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_pairs_refreshed_total",
+		pairsRefreshed: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_aggregate_pairs_refreshed_total",
 			Help: "(experiment, user) states recomputed."}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_aggregate_clickhouse_failures_total",
+		failures: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_aggregate_clickhouse_failures_total",
 			Help: "Failed ClickHouse attempts, by operation (insert, refresh); each is retried."}, []string{"op"}),
-		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_messages_held",
+		held: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_messages_held",
 			Help: "Messages fetched and not yet acknowledged by this instance."}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_consumer_pending",
+		lag: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_consumer_pending",
 			Help: "Analytics messages not yet delivered to any aggregate (the backlog)."}),
-		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_consumer_ack_pending",
+		ackPending: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_aggregate_consumer_ack_pending",
 			Help: "Analytics messages delivered to some aggregate and not yet acknowledged."}),
 		insertLatency:  lat("flagstream_aggregate_insert_seconds", "Time to insert one batch into the raw table."),
 		refreshLatency: lat("flagstream_aggregate_refresh_seconds", "Time to recompute the state of the pairs of the queued batches."),
 		batchLatency:   lat("flagstream_aggregate_batch_seconds", "Time from a batch's first message to its acknowledgement."),
-		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "flagstream_aggregate_request_seconds",
+		requests: f.NewHistogramVec(prometheus.HistogramOpts{Name: "flagstream_aggregate_request_seconds",
 			Help: "Time to answer report requests, by route.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"route"}),
 		States: httpapi.NewStates(map[string]error{"consumer": errors.New("not attached yet"), "migrations": errors.New("not applied yet")}),
 	}
-	m.registry.MustRegister(m.eventsIn, m.invalid, m.redeliveries, m.rowsInserted, m.acked, m.pairsRefreshed, m.failures,
-		m.held, m.lag, m.ackPending, m.insertLatency, m.refreshLatency, m.batchLatency, m.requests,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.lost = loss.New(m.registry, "analytics_stream_gap")
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.lost = loss.New(reg, "analytics_stream_gap")
 	return m
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/loss"
@@ -32,30 +33,30 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	f := promauto.With(reg)
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+		registry: reg,
+		evaluations: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flagstream_flagd_evaluations_total",
 			Help: "Evaluations by flag and reason; flags that do not exist count as flag=\"(unknown)\".",
 		}, []string{"flag", "reason"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+		latency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flagstream_flagd_evaluation_seconds",
 			Help:    "Time to evaluate, from request decoded to result (bulk: per request).",
 			Buckets: []float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2},
 		}),
-		problems: prometheus.NewCounter(prometheus.CounterOpts{
+		problems: f.NewCounter(prometheus.CounterOpts{
 			Name: "flagstream_flagd_flag_problems_total",
 			Help: "Flags read from Redis that the admin API would refuse (served as the seed serves them) or could not decode, once per flag version.",
 		}),
 	}
-	m.exposureRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_flagd_exposure_reports_total",
+	m.exposureRequests = f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_flagd_exposure_reports_total",
 		Help: "Flags apps reported as used (POST /v1/exposures), by outcome: published, not_exposed, stale, not_found, dropped."}, []string{"status"})
-	m.tracked = prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_tracked_total",
+	m.tracked = f.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_tracked_total",
 		Help: "OpenFeature tracking events stored as conversions (POST /v1/track)."})
-	m.registry.MustRegister(m.exposureRequests, m.tracked)
-	m.registry.MustRegister(m.evaluations, m.latency, m.problems,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.lost = loss.New(m.registry, "exposures_dropped")
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.lost = loss.New(reg, "exposures_dropped")
 	return m
 }
 
@@ -70,29 +71,27 @@ func (m *metrics) evaluated(f *flags.Flag, r flags.Result, start time.Time) {
 }
 
 func (m *metrics) watchPublisher(p *events.Publisher) {
-	counter := func(name, help string, v func(events.PublisherStats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(p.Stats()) })
+	f := promauto.With(m.registry)
+	counter := func(name, help string, v func(events.PublisherStats) float64) {
+		f.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(p.Stats()) })
 	}
-	m.registry.MustRegister(
-		counter("flagstream_flagd_exposures_published_total", "Exposure events acknowledged by JetStream.",
-			func(s events.PublisherStats) float64 { return float64(s.Published) }),
-		counter("flagstream_flagd_exposures_dropped_total", "Exposure events dropped because the buffer was full.",
-			func(s events.PublisherStats) float64 { return float64(s.Dropped) }),
-		counter("flagstream_flagd_exposure_retries_total", "Exposure publishes retried after a failure or timeout.",
-			func(s events.PublisherStats) float64 { return float64(s.Retries) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_exposures_buffered",
-			Help: "Exposure events waiting to be published."}, func() float64 { return float64(p.Stats().Buffered) }),
-	)
+	counter("flagstream_flagd_exposures_published_total", "Exposure events acknowledged by JetStream.",
+		func(s events.PublisherStats) float64 { return float64(s.Published) })
+	counter("flagstream_flagd_exposures_dropped_total", "Exposure events dropped because the buffer was full.",
+		func(s events.PublisherStats) float64 { return float64(s.Dropped) })
+	counter("flagstream_flagd_exposure_retries_total", "Exposure publishes retried after a failure or timeout.",
+		func(s events.PublisherStats) float64 { return float64(s.Retries) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_exposures_buffered",
+		Help: "Exposure events waiting to be published."}, func() float64 { return float64(p.Stats().Buffered) })
 }
 
 func (m *metrics) watchClient(c *flags.Client) {
-	m.registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_snapshot_age_seconds",
-			Help: "Seconds since the last full reload of the flags from Redis."},
-			func() float64 { return time.Since(c.LastResync()).Seconds() }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_flags",
-			Help: "Flags held in memory."}, func() float64 { return float64(len(c.Keys())) }),
-	)
+	f := promauto.With(m.registry)
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_snapshot_age_seconds",
+		Help: "Seconds since the last full reload of the flags from Redis."},
+		func() float64 { return time.Since(c.LastResync()).Seconds() })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "flagstream_flagd_flags",
+		Help: "Flags held in memory."}, func() float64 { return float64(len(c.Keys())) })
 }
 
 // problem logs each problematic flag once per version (the client calls it so).

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
@@ -116,21 +117,21 @@ type streamState struct {
 type streamSub struct{ wake chan struct{} }
 
 func newStreamHub(o streamOptions, log zerolog.Logger, reg prometheus.Registerer, client func() *flags.Client) *streamHub {
+	f := promauto.With(reg)
 	h := &streamHub{
 		opts: o, log: log, client: client,
 		kick:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		groups:  map[string]*streamGroup{},
-		open: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_flagd_event_streams_open",
+		open: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_flagd_event_streams_open",
 			Help: "OFREP event streams (SSE) open now."}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_streams_refused_total",
+		refused: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_streams_refused_total",
 			Help: "OFREP event streams refused with 503 because --event-streams-max were open."}),
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_events_total",
+		sent: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_events_total",
 			Help: "refetchEvaluation events written to event streams."}),
-		passes: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_passes_total",
+		passes: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_flagd_event_stream_passes_total",
 			Help: "Flag changes (coalesced) compared against every open stream's context."}),
 	}
-	reg.MustRegister(h.open, h.refused, h.sent, h.passes)
 	return h
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -31,42 +32,41 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	f := promauto.With(reg)
 	lat := func(name, help string) prometheus.Histogram {
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
+		return f.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)})
 	}
 	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_in_total",
+		registry: reg,
+		eventsIn: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_in_total",
 			Help: "Events accepted over HTTP into the raw stream, by type."}, []string{"type"}),
-		eventsOut: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_forwarded_total",
+		eventsOut: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_forwarded_total",
 			Help: "Raw events counted in Redis and forwarded to the analytics stream, by type."}, []string{"type"}),
-		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_invalid_total",
+		invalid: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_invalid_total",
 			Help: "Events refused, by the field at fault (raw_message: unreadable on the raw stream)."}, []string{"reason"}),
-		redeliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_redeliveries_total",
+		redeliveries: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_redeliveries_total",
 			Help: "Raw messages delivered more than once."}),
-		dedupHits: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_dedup_hits_total",
+		dedupHits: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_dedup_hits_total",
 			Help: "Events (or attributions) found already counted: nothing changed."}),
-		unattributed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_unattributed_total",
+		unattributed: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_unattributed_total",
 			Help: "Conversions of users exposed to no experiment: counted nowhere, as in the seed."}),
-		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_held_total",
+		held: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_conversions_held_total",
 			Help: "Conversions that arrived before their user's exposure, held in Redis until it comes (up to an hour)."}),
-		reportOnly: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_report_only_total",
+		reportOnly: f.NewCounterVec(prometheus.CounterOpts{Name: "flagstream_ingest_events_report_only_total",
 			Help: "Events forwarded to the report but not counted live: older than --dedup-window, or of an archived experiment."}, []string{"reason"}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_batches_refused_full_total",
+		refused: f.NewCounter(prometheus.CounterOpts{Name: "flagstream_ingest_batches_refused_full_total",
 			Help: "POST /v1/events answered 503 because the raw stream was full (its consumer is behind)."}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_pending",
+		lag: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_pending",
 			Help: "Raw messages not yet delivered to any ingest (the backlog)."}),
-		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_ack_pending",
+		ackPending: f.NewGauge(prometheus.GaugeOpts{Name: "flagstream_ingest_consumer_ack_pending",
 			Help: "Raw messages delivered but not yet acknowledged."}),
 		redisLatency: lat("flagstream_ingest_redis_seconds", "Time to apply one batch to the Redis counters."),
 		natsLatency:  lat("flagstream_ingest_forward_seconds", "Time to forward one batch and receive its acknowledgements."),
 		States:       httpapi.NewStates(map[string]error{"consumer": errors.New("not attached yet")}),
 	}
-	m.lost = loss.New(m.registry, "raw_stream_gap", "held_expired")
-	m.registry.MustRegister(m.eventsIn, m.eventsOut, m.invalid, m.redeliveries, m.dedupHits, m.unattributed, m.held,
-		m.reportOnly, m.refused,
-		m.lag, m.ackPending, m.redisLatency, m.natsLatency,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.lost = loss.New(reg, "raw_stream_gap", "held_expired")
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
 )
@@ -33,7 +34,7 @@ type Metric struct {
 // New registers the metric on reg with the service's reasons, each at 0.
 func New(reg prometheus.Registerer, reasons ...string) *Metric {
 	m := &Metric{
-		vec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: Name,
+		vec: promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{Name: Name,
 			Help: "Events lost between their sender's acknowledgement and the report, by reason (0 unless something went wrong)."}, []string{"reason"}),
 		reasons: reasons,
 		values:  map[string]float64{},
@@ -41,7 +42,6 @@ func New(reg prometheus.Registerer, reasons ...string) *Metric {
 	for _, r := range reasons {
 		m.vec.WithLabelValues(r)
 	}
-	reg.MustRegister(m.vec)
 	return m
 }
 
