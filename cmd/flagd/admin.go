@@ -16,6 +16,22 @@ import (
 // operator sees what is stored, and every flagd (this one included) learns of
 // a write through the change channel.
 
+// flagStore is what the admin and rollout handlers need of the flag store:
+// *flags.Store in flagd, whose methods document the contract (ErrNotFound,
+// ErrConflict, validation errors as *flags.FieldError); memory in the
+// handler tests.
+type flagStore interface {
+	All(ctx context.Context) ([]*flags.Flag, []*flags.LoadError, error)
+	Get(ctx context.Context, key string) (*flags.Flag, error)
+	Put(ctx context.Context, f *flags.Flag) (*flags.Flag, error)
+	PutIfVersion(ctx context.Context, f *flags.Flag, expected int64) (*flags.Flag, error)
+	Delete(ctx context.Context, key string) error
+	GetRollout(ctx context.Context, key string) (*flags.Rollout, error)
+	CreateRollout(ctx context.Context, key string, stages []flags.Stage) (*flags.Rollout, *flags.Flag, error)
+	AdvanceRollout(ctx context.Context, key string) (*flags.Rollout, *flags.Flag, error)
+	RollbackRollout(ctx context.Context, key string) (*flags.Rollout, *flags.Flag, error)
+}
+
 func (a *api) listFlags() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		all, broken, err := a.store.All(r.Context())

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync/atomic"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -23,9 +23,10 @@ const (
 )
 
 // api holds what the handlers share. client is nil until the first load from
-// Redis succeeds; evaluations answer 503 until then.
+// Redis succeeds; evaluations answer 503 until then. store and storeRaw are
+// Redis and JetStream in flagd (main.go); the handler tests put memory there.
 type api struct {
-	store   *flags.Store
+	store   flagStore
 	client  atomic.Pointer[flags.Client]
 	tokens  httpapi.Tokens
 	metrics *metrics
@@ -36,8 +37,9 @@ type api struct {
 	// publish queues an exposure for the raw stream (false: the buffer is
 	// full, the event is dropped and counted).
 	publish func(events.Event) bool
-	js      jetstream.JetStream
-	names   events.Names
+	// storeRaw stores events in the raw stream and returns once JetStream
+	// acknowledged them (POST /v1/track's conversions).
+	storeRaw func(context.Context, []events.Event) error
 	// window bounds the times apps give their exposures (POST /v1/exposures).
 	window events.Window
 	// streams serves OFREP event streams (stream.go); nil when off.

@@ -232,7 +232,7 @@ func (a *api) track() http.Handler {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), trackTimeout)
-		err = events.StoreRaw(ctx, a.js, a.names, []events.Event{e})
+		err = a.storeRaw(ctx, []events.Event{e})
 		cancel()
 		if err != nil {
 			httpapi.WriteError(w, r, fmt.Errorf("%w: store the conversion: %w", httpapi.ErrUnavailable, err))
