@@ -25,10 +25,22 @@ const (
 )
 
 type api struct {
-	store   *chstore.Store
+	store   reportStore
 	tokens  httpapi.Tokens
 	metrics *metrics
 	now     func() time.Time
+}
+
+// reportStore is what the report routes read: *chstore.Store in
+// production; an interface so that handler tests run without ClickHouse.
+type reportStore interface {
+	report.Source
+	Experiments(ctx context.Context) ([]chstore.Summary, error)
+}
+
+// experimentsResponse answers GET /v1/experiments.
+type experimentsResponse struct {
+	Experiments []chstore.Summary `json:"experiments"`
 }
 
 func (a *api) handler(health *httpapi.Health, reg *prometheus.Registry) http.Handler {
@@ -89,7 +101,7 @@ func (a *api) experiments() http.Handler {
 		if list == nil {
 			list = []chstore.Summary{}
 		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"experiments": list})
+		httpapi.WriteJSON(w, http.StatusOK, experimentsResponse{Experiments: list})
 	})
 }
 

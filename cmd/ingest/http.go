@@ -27,12 +27,36 @@ const (
 )
 
 type api struct {
-	js       jetstream.JetStream
-	names    events.Names
-	counters *live.Counters
+	raw      rawStore
+	counters liveReader
 	tokens   httpapi.Tokens
 	metrics  *metrics
 	window   events.Window
+}
+
+// rawStore is what POST /v1/events needs of the raw stream: store a batch
+// and return once every event is acknowledged. jetStreamRaw in production;
+// an interface so that handler tests run without a NATS server.
+type rawStore interface {
+	StoreRaw(ctx context.Context, evs []events.Event) error
+}
+
+// jetStreamRaw stores batches with events.StoreRaw.
+type jetStreamRaw struct {
+	js    jetstream.JetStream
+	names events.Names
+}
+
+func (s jetStreamRaw) StoreRaw(ctx context.Context, evs []events.Event) error {
+	return events.StoreRaw(ctx, s.js, s.names, evs)
+}
+
+// liveReader is what the read routes need of the live counters
+// (*live.Counters in production; an interface so that handler tests run
+// without Redis).
+type liveReader interface {
+	Results(ctx context.Context, experiment, day string) (map[string]live.VariantStats, error)
+	Experiments(ctx context.Context) ([]string, error)
 }
 
 func (a *api) handler(health *httpapi.Health, reg *prometheus.Registry) http.Handler {
@@ -128,7 +152,12 @@ func batchErr(err error) error {
 func (a *api) publish(ctx context.Context, evs []events.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	return events.StoreRaw(ctx, a.js, a.names, evs)
+	return a.raw.StoreRaw(ctx, evs)
+}
+
+// experimentsResponse answers GET /v1/experiments: the experiments counted live.
+type experimentsResponse struct {
+	Experiments []string `json:"experiments"`
 }
 
 type liveResponse struct {
@@ -171,6 +200,6 @@ func (a *api) experiments() http.Handler {
 			httpapi.WriteError(w, r, fmt.Errorf("%w: %w", httpapi.ErrUnavailable, err))
 			return
 		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"experiments": names})
+		httpapi.WriteJSON(w, http.StatusOK, experimentsResponse{Experiments: names})
 	})
 }
