@@ -134,7 +134,7 @@ up() {
 	export FLAGSTREAM_CLICKHOUSE_DSN=${FLAGSTREAM_CLICKHOUSE_DSN%/*}/$DEMO_DATABASE
 	export FLAGSTREAM_LOG_LEVEL=${FLAGSTREAM_LOG_LEVEL:-info}
 	# Room for the demo's whole run in each stream, should a consumer stop.
-	export FLAGSTREAM_STREAM_MAX_EVENTS=${FLAGSTREAM_STREAM_MAX_EVENTS:-1000000}
+	export FLAGSTREAM_STREAM_MAX_MESSAGES=${FLAGSTREAM_STREAM_MAX_MESSAGES:-1000000}
 	log "applying migrations"
 	bin/aggregate migrate
 	# The simulator reports each user's exposures itself, backdated to the simulated day, so

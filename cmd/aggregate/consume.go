@@ -102,12 +102,13 @@ func (c *consumer) fetcher(ctx context.Context, cons jetstream.Consumer, q chan<
 	}
 }
 
-// gather fetches one batch: up to c.batch messages, or what arrived within
-// c.flush of the first. Unreadable messages are terminated on the way.
+// gather fetches one batch: about c.batch events (whole messages, so a
+// little more), or what arrived within c.flush of the first. Unreadable
+// messages are terminated on the way.
 func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *connect.Backoff) *pending {
 	p := &pending{}
 	var deadline time.Time
-	for len(p.msgs) < c.batch && ctx.Err() == nil {
+	for len(p.events) < c.batch && ctx.Err() == nil {
 		wait := c.flush
 		if !deadline.IsZero() {
 			wait = time.Until(deadline)
@@ -115,7 +116,7 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *conne
 				break
 			}
 		}
-		batch, err := cons.Fetch(min(c.batch-len(p.msgs), 5000), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
+		batch, err := cons.FetchBytes(events.FetchSize(c.js.Conn(), 300*(c.batch-len(p.events))), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
 		if err != nil {
 			c.fail(ctx, "nats", err, b)
 			continue
@@ -151,12 +152,11 @@ func (c *consumer) take(p *pending, m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 		c.metrics.redeliveries.Inc()
 	}
-	var e events.Event
-	err := e.UnmarshalJSON(m.Data())
-	if err == nil {
-		// Validated where they entered; the time window is not checked
-		// again, so a backlog drained late still counts.
-		err = e.Validate(e.TS, events.Window{})
+	evs, _, bad, err := events.DecodeMessage(m.Headers(), m.Data())
+	if errors.Is(err, events.ErrFormatVersion) {
+		c.log.Error().Err(err).Str("subject", m.Subject()).Msg("analytics message in a newer format handed back: upgrade this aggregator")
+		_ = m.NakWithDelay(time.Minute)
+		return
 	}
 	if err != nil {
 		c.metrics.invalid.Inc()
@@ -164,17 +164,23 @@ func (c *consumer) take(p *pending, m jetstream.Msg) {
 		_ = m.Term()
 		return
 	}
-	// Ingest gives every event an id; one published here straight, without
-	// one, gets the id ingest would have given it.
-	events.EnsureID(&e)
+	for _, fe := range bad {
+		c.metrics.invalid.Inc()
+		c.log.Error().Err(fe).Str("subject", m.Subject()).Msg("unreadable analytics event dropped")
+	}
+	if len(evs) == 0 {
+		_ = m.Term()
+		return
+	}
 	p.msgs = append(p.msgs, m)
-	p.events = append(p.events, e)
-	p.touched.Add(&p.events[len(p.events)-1])
-	c.metrics.eventsIn.WithLabelValues(string(e.Type)).Inc()
+	first := len(p.events)
+	p.events = append(p.events, evs...)
+	for i := first; i < len(p.events); i++ {
+		p.touched.Add(&p.events[i])
+		c.metrics.eventsIn.WithLabelValues(string(p.events[i].Type)).Inc()
+	}
 }
 
-// insert writes the batch's events, retrying until it succeeds or ctx ends
-// (false: the batch is to be handed back).
 func (c *consumer) insert(ctx context.Context, p *pending) bool {
 	return c.retry(ctx, p, "insert", func(actx context.Context) error {
 		start := time.Now()

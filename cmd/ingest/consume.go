@@ -33,10 +33,11 @@ type consumer struct {
 	counters *live.Counters
 	metrics  *metrics
 	log      zerolog.Logger
-	batch    int
+	fetch    int // bytes of raw messages per fetch
 	workers  int
 	window   events.Window
 	ackWait  time.Duration
+	message  events.MessageLimits // of the batches forwarded
 }
 
 func (c *consumer) config() jetstream.ConsumerConfig {
@@ -45,9 +46,14 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 	// stream and stalls deliveries meanwhile.
 	cfg := events.BaseConsumerConfig(events.RawConsumer)
 	cfg.AckWait = c.ackWait
-	cfg.MaxAckPending = c.batch * c.workers * 4
+	cfg.MaxAckPending = maxAckPending
 	return cfg
 }
+
+// maxAckPending bounds the raw messages fetched and not yet acknowledged,
+// across workers and instances: room for every worker's fetch of
+// single-event messages from publishers that do not batch.
+const maxAckPending = 20_000
 
 // run waits for the stream, then runs the workers until ctx ends. Each
 // worker finishes its batch (counted, forwarded, acknowledged) before it stops.
@@ -77,7 +83,7 @@ func (c *consumer) run(ctx context.Context) error {
 func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
 	var backoff connect.Backoff
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(c.batch, jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.FetchBytes(events.FetchSize(c.js.Conn(), c.fetch), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			c.fail(ctx, "nats", err, &backoff)
 			continue
@@ -129,36 +135,48 @@ func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.B
 }
 
 // process handles one fetched batch: decode, count in Redis, then forward
-// to the analytics stream and acknowledge each raw message once its forward
-// is acknowledged.
+// to the analytics stream and acknowledge the raw messages once every
+// forward is acknowledged.
 func (c *consumer) process(ctx context.Context, msgs []jetstream.Msg) error {
-	evs, keep := c.decode(msgs)
-	if len(evs) == 0 {
+	b := c.decode(msgs)
+	if len(b.evs) == 0 {
 		return nil
 	}
-	evs, keep, err := c.count(ctx, evs, keep)
-	if err != nil {
+	if err := c.count(ctx, b); err != nil {
 		return err
 	}
-	return c.forward(evs, keep)
+	return c.forward(ctx, b)
 }
 
-// decode reads the batch's events; a message no ingest can ever read is
-// terminated rather than redelivered forever.
-func (c *consumer) decode(msgs []jetstream.Msg) ([]events.Event, []jetstream.Msg) {
-	evs := make([]events.Event, 0, len(msgs))
-	keep := make([]jetstream.Msg, 0, len(msgs))
+// fetched is a fetched batch's events, with for each the raw message it came
+// in (a raw message holds one event or many: events.Packer).
+type fetched struct {
+	msgs  []jetstream.Msg
+	evs   []events.Event
+	lines [][]byte // each event's JSON as received, when it can be forwarded as is
+	owner []int    // index in msgs of each event's message
+	retry []bool   // per message: handed back for another attribution try
+}
+
+// decode reads the batch's events. An item no ingest can ever read is
+// dropped, counted and logged, without its neighbours; a message in a newer
+// format is handed back for a newer ingest, never dropped.
+func (c *consumer) decode(msgs []jetstream.Msg) *fetched {
+	b := &fetched{msgs: make([]jetstream.Msg, 0, len(msgs))}
 	for _, m := range msgs {
 		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 			c.metrics.redeliveries.Inc()
 		}
-		var e events.Event
-		err := e.UnmarshalJSON(m.Data())
-		if err == nil {
-			// Raw events were validated where they entered; the time window is
-			// not checked again, so a backlog drained late still reaches the
-			// report (the live counters take it only within their window).
-			err = e.Validate(e.TS, c.window)
+		// Raw events were validated where they entered; the time window is
+		// not checked again, so a backlog drained late still reaches the
+		// report (the live counters take it only within their window). A
+		// publisher not ours may send events without ids: each gets the id
+		// from its content, the one the aggregator would give it.
+		evs, lines, bad, err := events.DecodeMessage(m.Headers(), m.Data())
+		if errors.Is(err, events.ErrFormatVersion) {
+			c.log.Error().Err(err).Str("subject", m.Subject()).Msg("raw message in a newer format handed back: upgrade this ingest")
+			_ = m.NakWithDelay(time.Minute)
+			continue
 		}
 		if err != nil {
 			c.metrics.invalid.WithLabelValues("raw_message").Inc()
@@ -166,30 +184,41 @@ func (c *consumer) decode(msgs []jetstream.Msg) ([]events.Event, []jetstream.Msg
 			_ = m.Term()
 			continue
 		}
-		// A publisher not ours may send none: the id comes from the content,
-		// the same one the aggregator would give it.
-		events.EnsureID(&e)
-		evs = append(evs, e)
-		keep = append(keep, m)
+		for _, fe := range bad {
+			c.metrics.invalid.WithLabelValues("raw_message").Inc()
+			c.log.Error().Err(fe).Str("subject", m.Subject()).Msg("unreadable raw event dropped")
+		}
+		if len(evs) == 0 {
+			_ = m.Term()
+			continue
+		}
+		for range evs {
+			b.owner = append(b.owner, len(b.msgs))
+		}
+		b.msgs = append(b.msgs, m)
+		b.evs = append(b.evs, evs...)
+		b.lines = append(b.lines, lines...)
 	}
-	return evs, keep
+	b.retry = make([]bool, len(b.msgs))
+	return b
 }
 
-// count applies the events to the live counters and returns those to
-// forward. A conversion that names no experiment, of a user with no exposure
-// yet, may simply have overtaken the exposure (another worker or instance
-// holds it): it gets a few more tries before it counts nowhere, as in the
-// seed. (One that names its experiment is held in Redis instead; see
-// live.Held.) If Redis fails, every message is handed back.
-func (c *consumer) count(ctx context.Context, evs []events.Event, keep []jetstream.Msg) ([]events.Event, []jetstream.Msg, error) {
+// count applies the events to the live counters. A conversion that names no
+// experiment, of a user with no exposure yet, may simply have overtaken the
+// exposure (another worker or instance holds it): its message gets a few
+// more tries before the conversion counts nowhere, as in the seed (the
+// message's other events are duplicates on the next try). One that names
+// its experiment is held in Redis instead; see live.Held. If Redis fails,
+// every message is handed back.
+func (c *consumer) count(ctx context.Context, b *fetched) error {
 	start := time.Now()
-	statuses, err := c.counters.Apply(ctx, evs)
+	statuses, err := c.counters.Apply(ctx, b.evs)
 	c.metrics.redisLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
-		c.nakAll(keep)
-		return nil, nil, &depError{"redis", err}
+		c.nakAll(b.msgs)
+		return &depError{"redis", err}
 	}
-	fwd, fwdMsgs := evs[:0:0], keep[:0:0]
+	unattributed := 0
 	for i, st := range statuses {
 		switch st {
 		case live.Duplicate:
@@ -201,60 +230,72 @@ func (c *consumer) count(ctx context.Context, evs []events.Event, keep []jetstre
 		case live.Archived:
 			c.metrics.reportOnly.WithLabelValues("archived").Inc()
 		case live.Unattributed:
-			if md, err := keep[i].Metadata(); err == nil && md.NumDelivered < attributionTries {
-				_ = keep[i].NakWithDelay(attributionDelay)
+			m := b.owner[i]
+			if md, err := b.msgs[m].Metadata(); err == nil && md.NumDelivered < attributionTries {
+				b.retry[m] = true
 				continue
 			}
-			c.metrics.unattributed.Inc()
+			unattributed++
 		}
-		fwd, fwdMsgs = append(fwd, evs[i]), append(fwdMsgs, keep[i])
 	}
-	return fwd, fwdMsgs, nil
+	c.metrics.unattributed.Add(float64(unattributed))
+	for m, again := range b.retry {
+		if again {
+			_ = b.msgs[m].NakWithDelay(attributionDelay)
+		}
+	}
+	return nil
 }
 
-// forward publishes the events to the analytics stream, their ids as
-// message ids, and acknowledges each raw message once its forward is
-// acknowledged; the rest are handed back for redelivery.
-func (c *consumer) forward(evs []events.Event, keep []jetstream.Msg) error {
+// forward publishes the events of every message not handed back to the
+// analytics stream, in batch messages, and acknowledges those raw messages
+// once every forward is acknowledged; otherwise it hands them back. A
+// repeat is harmless: the batch ids derive from the event ids, and the
+// aggregator deduplicates by event id past JetStream's window.
+func (c *consumer) forward(ctx context.Context, b *fetched) error {
 	start := time.Now()
 	defer func() { c.metrics.natsLatency.Observe(time.Since(start).Seconds()) }()
-	futures := make([]jetstream.PubAckFuture, len(evs))
-	var buf []byte
-	var pubErr error
-	for i := range evs {
-		buf, _ = evs[i].AppendJSON(buf[:0])
-		data := append([]byte(nil), buf...)
-		var err error
-		if futures[i], err = c.js.PublishAsync(c.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(evs[i].ID)); err != nil {
-			pubErr = err
-			break
-		}
-	}
-	timeout := time.NewTimer(10 * time.Second)
-	defer timeout.Stop()
-	acked := 0
-	for i, f := range futures {
-		if f == nil {
-			_ = keep[i].Nak()
+	packer := events.NewPacker(c.names.AnalyticsSubject, c.message.Fit(c.js.Conn()))
+	var scratch []byte
+	var sent [len(events.Types)]int
+	for i := range b.evs {
+		if b.retry[b.owner[i]] {
 			continue
 		}
-		select {
-		case <-f.Ok():
-			_ = keep[i].Ack()
-			acked++
-			c.metrics.eventsOut.WithLabelValues(string(evs[i].Type)).Inc()
-		case ferr := <-f.Err():
-			pubErr = ferr
-			_ = keep[i].Nak()
-		case <-timeout.C:
-			for _, m := range keep[i:] {
-				_ = m.Nak()
+		e := &b.evs[i]
+		if b.lines[i] != nil {
+			packer.Add(e.Type, e.ID, b.lines[i])
+		} else {
+			var err error
+			if scratch, err = packer.AddEvent(e, scratch); err != nil {
+				// Validated events always encode; refuse loudly if not.
+				c.nakAll(b.msgs)
+				return &depError{"encode", err}
 			}
-			return &depError{"nats", errors.New("analytics publish not acknowledged within 10s")}
+		}
+		if e.Type == events.TypeConversion {
+			sent[1]++
+		} else {
+			sent[0]++
 		}
 	}
-	if pubErr != nil {
-		return &depError{"nats", fmt.Errorf("forward %d of %d events: %w", len(evs)-acked, len(evs), pubErr)}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := events.PublishAll(pctx, c.js, packer.Flush()); err != nil {
+		for m, again := range b.retry {
+			if !again {
+				_ = b.msgs[m].Nak()
+			}
+		}
+		return &depError{"nats", fmt.Errorf("forward %d events: %w", sent[0]+sent[1], err)}
+	}
+	for m, again := range b.retry {
+		if !again {
+			_ = b.msgs[m].Ack()
+		}
+	}
+	for i, t := range events.Types {
+		c.metrics.eventsOut.WithLabelValues(string(t)).Add(float64(sent[i]))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ package main
 // integration tests (ingest_test.go, exact_test.go).
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -530,5 +532,38 @@ func TestLiveExperiments(t *testing.T) {
 	got := decodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", readToken, "", ""), http.StatusOK)
 	if !slices.Equal(got.Experiments, h.live.names) {
 		t.Errorf("experiments %q, want %q", got.Experiments, h.live.names)
+	}
+}
+
+// SDKs send batches gzipped: POST /v1/events inflates them (its 8 MiB limit
+// holds once inflated too), and refuses an encoding it cannot read with 415
+// rather than reading it as JSON.
+func TestPostEventsGzip(t *testing.T) {
+	h := newIngestHandler(t)
+	body := strings.Repeat(exposure("", "alice", time.Now())+"\n", 3)
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(body))
+	_ = zw.Close()
+	send := func(encoding string, b []byte) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/v1/events", bytes.NewReader(b))
+		r.Header.Set("Authorization", "Bearer "+ingestToken)
+		r.Header.Set("Content-Encoding", encoding)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	if got := decodeAnswer[postResponse](t, send("gzip", zipped.Bytes()), http.StatusAccepted); got.Accepted != 3 {
+		t.Errorf("gzip: %d accepted, want 3", got.Accepted)
+	}
+	checkError(t, send("br", []byte(body)), http.StatusUnsupportedMediaType, "unsupported_encoding", "br")
+	checkError(t, send("gzip", []byte(body)), http.StatusBadRequest, "invalid", "not gzip")
+	var bomb bytes.Buffer
+	zw = gzip.NewWriter(&bomb)
+	_, _ = zw.Write(bytes.Repeat([]byte(" "), eventsBodyLimit+1))
+	_ = zw.Close()
+	checkError(t, send("gzip", bomb.Bytes()), http.StatusRequestEntityTooLarge, "too_large")
+	if len(h.raw.batches) != 1 {
+		t.Errorf("%d batches stored, want the one readable", len(h.raw.batches))
 	}
 }

@@ -48,7 +48,7 @@ type jetStreamRaw struct {
 }
 
 func (s jetStreamRaw) StoreRaw(ctx context.Context, evs []events.Event) error {
-	return events.StoreRaw(ctx, s.js, s.names, evs)
+	return events.StoreRaw(ctx, s.js, s.names, events.MessageLimits{}, evs)
 }
 
 // liveReader is what the read routes need of the live counters
@@ -86,14 +86,19 @@ type postResponse struct {
 	IDs      []string       `json:"ids"`
 }
 
-// postEvents accepts a JSON array or NDJSON of events. It answers 202 only
+// postEvents accepts a JSON array or NDJSON of events, gzipped or not (the
+// limit holds for the body as sent and as inflated). It answers 202 only
 // after every valid event is stored in the raw stream; if any could not be,
 // 503 with Retry-After and the ids (accepted 0), so a sender never believes
 // a lost event was taken. A resend with those ids is always safe: what was
 // stored counts once (Redis and ClickHouse dedup by user and id).
 func (a *api) postEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := http.MaxBytesReader(w, r.Body, eventsBodyLimit)
+		body, err := httpapi.Body(w, r, eventsBodyLimit)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
 		valid, invalid, err := events.DecodeBatch(body, time.Now(), a.window, maxBatch)
 		if err != nil {
 			httpapi.WriteError(w, r, batchErr(err))

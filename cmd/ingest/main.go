@@ -32,7 +32,7 @@ func liveFlags(fs *flag.FlagSet, o *live.Options) {
 }
 
 type options struct {
-	batch     int
+	fetch     int
 	workers   int
 	live      live.Options
 	maxPast   time.Duration
@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	var o options
 	cfg, err := config.Parse("ingest", args, getenv, func(fs *flag.FlagSet) {
-		fs.IntVar(&o.batch, "batch", 500, "raw events fetched and counted per batch")
+		fs.IntVar(&o.fetch, "fetch-bytes", 2<<20, "bytes of raw messages a worker fetches and counts at once (about 7,000 events of 300 bytes; never less than the server's max_payload)")
 		fs.IntVar(&o.workers, "workers", 8, "batches in flight at once (overlapping Redis and NATS round trips)")
 		liveFlags(fs, &o.live)
 		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
@@ -61,8 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
-	if o.batch < 1 || o.workers < 1 {
-		return errors.New("batch and workers must be at least 1")
+	if o.fetch < 1 || o.workers < 1 {
+		return errors.New("fetch-bytes and workers must be at least 1")
 	}
 	if err := o.live.Validate(); err != nil {
 		return err
@@ -81,8 +81,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	m := newMetrics()
 	counters := live.New(rdb, cfg.RedisPrefix, o.live)
 	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}
-	c := &consumer{js: js, names: names, counters: counters, metrics: m, log: log,
-		batch: o.batch, workers: o.workers, window: window, ackWait: o.ackWait}
+	// Forwards publish through a JetStream context of their own: HTTP
+	// intake and forwards each have their own cap on pending acks, so a busy
+	// consumer never makes a large POST fail for lack of room.
+	forwardJS, err := jetstream.New(base.NC, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return err
+	}
+	c := &consumer{js: forwardJS, names: names, counters: counters, metrics: m, log: log,
+		fetch: o.fetch, workers: o.workers, window: window, ackWait: o.ackWait}
 	a := &api{raw: jetStreamRaw{js: js, names: names}, counters: counters, tokens: tokens, metrics: m, window: window}
 
 	g, ctx := errgroup.WithContext(ctx)

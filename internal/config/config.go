@@ -37,9 +37,9 @@ type Config struct {
 	RedisPrefix string
 	// NATSNamespace prefixes stream and subject names (see events.NewNames).
 	NATSNamespace string
-	// StreamMaxEvents bounds each JetStream stream (0: the events package's
+	// StreamMaxMessages bounds each JetStream stream (0: the events package's
 	// default); a full stream refuses new events.
-	StreamMaxEvents int64
+	StreamMaxMessages int64
 	// StreamDedupWindow is JetStream's Nats-Msg-Id window on both streams
 	// (0: the events package's default). Exactness never rests on it; tests
 	// shorten it so that a resend reaches the Redis and ClickHouse dedup.
@@ -49,8 +49,8 @@ type Config struct {
 // StreamLimits are the JetStream stream limits this configuration asks for.
 func (c Config) StreamLimits() events.StreamLimits {
 	l := events.DefaultStreamLimits()
-	if c.StreamMaxEvents > 0 {
-		l.MaxEvents = c.StreamMaxEvents
+	if c.StreamMaxMessages > 0 {
+		l.MaxMessages = c.StreamMaxMessages
 	}
 	if c.StreamDedupWindow > 0 {
 		l.Duplicates = c.StreamDedupWindow
@@ -97,7 +97,7 @@ func parse(name string, args []string, getenv func(string) string, extra func(*f
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "file of 'scope token' lines; without it the service listens on loopback only")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "", "prefix for every Redis key (empty: the seed's exact layout)")
 	fs.StringVar(&c.NATSNamespace, "nats-namespace", "", "prefix for NATS stream and subject names (empty: FLAGSTREAM_RAW, flagstream.raw.>, ...)")
-	fs.Int64Var(&c.StreamMaxEvents, "stream-max-events", 0, "messages each JetStream stream holds before it refuses new ones until its consumer catches up (0: 3,500,000, about 1 GiB)")
+	fs.Int64Var(&c.StreamMaxMessages, "stream-max-messages", 0, "messages each JetStream stream holds before it refuses new ones until its consumer catches up (0: 1,000,000; a batch message holds up to 500 events)")
 	fs.DurationVar(&c.StreamDedupWindow, "stream-dedup-window", 0, "JetStream's message-id dedup window on both streams, at least 1s (0: 2m)")
 	fs.Var(levelValue{&c.LogLevel}, "log-level", "log `level`: trace, debug, info, warn or error")
 	if extra != nil {

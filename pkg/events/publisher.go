@@ -17,7 +17,8 @@ import (
 // PublisherOptions tune a [Publisher]; zero fields take the defaults.
 type PublisherOptions struct {
 	Buffer       int           // events held in memory while NATS is slow or away; default 100,000
-	Batch        int           // async publishes in flight at once; default 512 (docs/clickhouse.md, measured limits: 4,096 pending gave ErrTooManyStalledMsgs)
+	Batch        int           // events taken from the buffer per round and in flight at once; default 2,000
+	Message      MessageLimits // events and bytes per stream message (see Packer); defaults DefaultMessageEvents, DefaultMessageBytes
 	AckWait      time.Duration // how long a batch waits for its acks before retrying what is missing; default 5s
 	FlushTimeout time.Duration // how long Run keeps publishing after its ctx ends; default 10s
 	OnDrop       func(n int)   // called with every drop (overflow, flush deadline, unpublishable event); rate-limit there; may be nil
@@ -28,7 +29,7 @@ type PublisherOptions struct {
 // Defaults of [PublisherOptions].
 const (
 	DefaultBuffer       = 100_000
-	DefaultBatch        = 512
+	DefaultBatch        = 2000
 	DefaultAckWait      = 5 * time.Second
 	DefaultFlushTimeout = 10 * time.Second
 )
@@ -61,19 +62,22 @@ type PublisherStats struct {
 
 // Publisher publishes events to the raw stream without ever making its
 // caller wait: [Publisher.Enqueue] puts an event in a bounded buffer and
-// [Publisher.Run] publishes from it in batches of async JetStream publishes,
-// each with its event id as the message id (Nats-Msg-Id). An event counts as
-// published only once JetStream acknowledged it; a failed or unacknowledged
-// one is published again, with the same id, after a backoff, for as long as
-// it takes: once taken from the buffer a valid event is dropped only at the
-// flush deadline (an invalid one, or one over the server's max_payload, is
-// dropped at once, counted and logged). Memory is bounded by Buffer + Batch
-// events.
+// [Publisher.Run] takes up to Batch events at a time, packs them into batch
+// messages ([Packer]: the message id derives from the events' ids) and
+// publishes those asynchronously. While one round waits for its acks the
+// next events gather in the buffer, so messages grow with the load and a
+// quiet publisher still sends each event at once. An event counts as
+// published only once JetStream acknowledged its message; a failed or
+// unacknowledged message is published again, unchanged and with the same
+// id, after a backoff, for as long as it takes: once taken from the buffer
+// a valid event is dropped only at the flush deadline (an invalid one, or a
+// message over the server's max_payload, is dropped at once, counted and
+// logged). Memory is bounded by Buffer + Batch events.
 type Publisher struct {
 	js      jetstream.JetStream
 	o       PublisherOptions
 	q       *queue
-	subject map[Type]string
+	subject func(Type) string
 
 	running atomic.Bool
 	closed  atomic.Bool
@@ -87,11 +91,7 @@ type Publisher struct {
 // default 4,000) must leave room for Batch.
 func NewPublisher(js jetstream.JetStream, n Names, o PublisherOptions) *Publisher {
 	o = o.withDefaults()
-	p := &Publisher{js: js, o: o, q: newQueue(o.Buffer), subject: make(map[Type]string, len(Types))}
-	for _, t := range Types {
-		p.subject[t] = n.RawSubject(t)
-	}
-	return p
+	return &Publisher{js: js, o: o, q: newQueue(o.Buffer), subject: n.RawSubject}
 }
 
 // Enqueue hands e to the publisher and returns at once: true when it was
@@ -129,11 +129,9 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 }
 
-// outMsg is an event taken for publishing, encoded once.
+// outMsg is a message of events taken for publishing, encoded once.
 type outMsg struct {
-	subject  string
-	id       string
-	data     []byte
+	Message
 	attempts int
 }
 
@@ -142,6 +140,7 @@ type publishing struct {
 	ids      *idSource
 	pending  []outMsg // taken, not yet acknowledged
 	taken    []Event
+	scratch  []byte
 	futures  []jetstream.PubAckFuture
 	backoff  time.Duration
 	failing  time.Time // when the current run of failures began; zero when healthy
@@ -204,7 +203,7 @@ func (p *Publisher) flush(s *publishing) error {
 		}
 	}
 	p.closed.Store(true)
-	n := len(s.pending) + p.q.clear()
+	n := pendingEvents(s.pending) + p.q.clear()
 	s.pending = s.pending[:0]
 	p.inflight.Store(0)
 	if n == 0 {
@@ -216,11 +215,10 @@ func (p *Publisher) flush(s *publishing) error {
 	return fmt.Errorf("events publisher: %d events not published within the %s flush timeout", n, p.o.FlushTimeout)
 }
 
-// fill tops the pending batch up from the queue, assigning ids and encoding.
-// The encodings of one fill share one buffer, released when all of them are
-// acknowledged.
+// fill tops the pending events up from the queue, assigning ids, encoding
+// and packing them into messages.
 func (p *Publisher) fill(s *publishing) {
-	room := p.o.Batch - len(s.pending)
+	room := p.o.Batch - int(p.inflight.Load())
 	if room <= 0 {
 		return
 	}
@@ -232,31 +230,30 @@ func (p *Publisher) fill(s *publishing) {
 	window := p.o.Window.withDefaults()
 	var bad int
 	var badErr error
-	buf := make([]byte, 0, 256*len(s.taken))
+	packer := NewPacker(p.subject, p.o.Message.Fit(p.js.Conn()))
 	for i := range s.taken {
 		e := &s.taken[i]
 		if e.ID == "" {
 			e.ID = s.ids.next(now)
 		}
 		e.TS = e.TS.UTC() // days are UTC days of ts
-		start := len(buf)
 		var err error
 		if fe := e.check(now, window); fe != nil { // never put on the stream what ingest would refuse
 			fe.Index = -1
 			err = fe
 		} else {
-			buf, err = e.AppendJSON(buf)
+			s.scratch, err = packer.AddEvent(e, s.scratch)
 		}
 		if err != nil {
-			buf = buf[:start]
 			bad++
 			badErr = err
-			continue
 		}
-		s.pending = append(s.pending, outMsg{subject: p.subject[e.Type], id: e.ID, data: buf[start:len(buf):len(buf)]})
 		*e = Event{}
 	}
-	p.inflight.Store(int64(len(s.pending)))
+	for _, m := range packer.Flush() {
+		s.pending = append(s.pending, outMsg{Message: m})
+	}
+	p.inflight.Store(int64(pendingEvents(s.pending)))
 	if bad > 0 {
 		p.errs.Add(uint64(bad))
 		p.drop(bad)
@@ -265,6 +262,14 @@ func (p *Publisher) fill(s *publishing) {
 			p.o.Log.Error().Err(badErr).Int("dropped", bad).Msg("unpublishable events dropped")
 		}
 	}
+}
+
+func pendingEvents(ms []outMsg) int {
+	n := 0
+	for i := range ms {
+		n += ms[i].Events
+	}
+	return n
 }
 
 // publish sends the pending batch and waits up to ackWait for its acks. What
@@ -300,17 +305,17 @@ func (p *Publisher) send(s *publishing) error {
 		var f jetstream.PubAckFuture
 		if sendErr == nil {
 			var err error
-			f, err = p.js.PublishAsync(m.subject, m.data, jetstream.WithMsgID(m.id))
+			f, err = p.js.PublishMsgAsync(m.NATS())
 			switch {
 			case err == nil:
 				if m.attempts > 0 {
-					p.retries.Add(1)
+					p.retries.Add(uint64(m.Events))
 				}
 				m.attempts++
 			case errors.Is(err, nats.ErrMaxPayload), errors.Is(err, nats.ErrBadSubject):
-				refused++
+				refused += m.Events
 				refusedErr = err
-				m.data = nil // marks it dropped for await
+				m.Data = nil // marks it dropped for await
 			default:
 				sendErr = err
 			}
@@ -339,7 +344,7 @@ func (p *Publisher) await(s *publishing, ackWait time.Duration) (failed int, las
 	for i, f := range s.futures {
 		m := s.pending[i]
 		if f == nil {
-			if m.data != nil {
+			if m.Data != nil {
 				kept = append(kept, m)
 			}
 			continue
@@ -368,15 +373,15 @@ func (p *Publisher) await(s *publishing, ackWait time.Duration) (failed int, las
 			kept = append(kept, m)
 			continue
 		}
-		p.published.Add(1)
+		p.published.Add(uint64(m.Events))
 		if ack.Duplicate {
-			p.duplicates.Add(1)
+			p.duplicates.Add(uint64(m.Events))
 		}
 	}
 	clear(s.futures)
 	clear(s.pending[len(kept):])
 	s.pending = kept
-	p.inflight.Store(int64(len(kept)))
+	p.inflight.Store(int64(pendingEvents(kept)))
 	p.errs.Add(uint64(failed))
 	return failed, lastErr
 }

@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/rs/zerolog"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -97,7 +96,7 @@ func waitFor(t *testing.T, p *events.Publisher, limit time.Duration, what string
 }
 
 // waitLog waits until the log holds want, failing the test after limit.
-func waitLog(t *testing.T, logs *testenv.Logs, limit time.Duration, want string) {
+func waitLog(t *testing.T, logs *procs.Logs, limit time.Duration, want string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !strings.Contains(logs.String(), want) {
@@ -140,31 +139,48 @@ func readStream(t *testing.T, js jetstream.JetStream, name string) []jetstream.M
 	return msgs
 }
 
+// streamEvents reads every event on a stream, in order, checking that each
+// message is a batch of one type on its type's subject, its id derived from
+// its events' ids.
+func streamEvents(t *testing.T, js jetstream.JetStream, names events.Names, stream string) []events.Event {
+	t.Helper()
+	var out []events.Event
+	for _, m := range readStream(t, js, stream) {
+		evs, _, bad, err := events.DecodeMessage(m.Headers(), m.Data())
+		if err != nil || len(bad) > 0 || len(evs) == 0 {
+			t.Fatalf("message %q: %v %v", m.Data(), err, bad)
+		}
+		subject := names.RawSubject
+		if stream == names.AnalyticsStream {
+			subject = names.AnalyticsSubject
+		}
+		msgs, err := events.Pack(subject, events.MessageLimits{Events: len(evs), Bytes: len(m.Data()) + 1}, evs)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("repacking message %q: %v (%d messages)", m.Data(), err, len(msgs))
+		}
+		if got := m.Headers().Get(jetstream.MsgIDHeader); got != msgs[0].ID || m.Subject() != msgs[0].Subject {
+			t.Errorf("message id %q on %s, want %q on %s", got, m.Subject(), msgs[0].ID, msgs[0].Subject)
+		}
+		out = append(out, evs...)
+	}
+	return out
+}
+
 // checkStream asserts that the raw stream holds exactly the events 0..n-1 of
-// testEvent, once each, on the right subjects, with their ids as message ids.
+// testEvent, once each, on the right subjects, in batch messages.
 func checkStream(t *testing.T, js jetstream.JetStream, names events.Names, n int, ts time.Time) {
 	t.Helper()
-	msgs := readStream(t, js, names.RawStream)
-	if len(msgs) != n {
-		t.Errorf("%d messages on the stream, want %d", len(msgs), n)
+	evs := streamEvents(t, js, names, names.RawStream)
+	if len(evs) != n {
+		t.Errorf("%d events on the stream, want %d", len(evs), n)
 	}
-	ids := make(map[string]int, len(msgs))
-	users := make(map[string]int, len(msgs))
-	for _, m := range msgs {
-		var e events.Event
-		if err := json.Unmarshal(m.Data(), &e); err != nil {
-			t.Fatalf("message %s: %v", m.Data(), err)
-		}
+	ids := make(map[string]int, len(evs))
+	users := make(map[string]int, len(evs))
+	for _, e := range evs {
 		ids[e.ID]++
 		users[e.UserID]++
-		if got := m.Headers().Get(jetstream.MsgIDHeader); got != e.ID || e.ID == "" {
-			t.Errorf("message id %q, event id %q", got, e.ID)
-		}
 		if _, err := ulid.ParseStrict(e.ID); err != nil {
 			t.Errorf("event id %q: %v", e.ID, err)
-		}
-		if m.Subject() != names.RawSubject(e.Type) {
-			t.Errorf("event of type %s on subject %s", e.Type, m.Subject())
 		}
 		var i int
 		if _, err := fmt.Sscanf(e.UserID, "user_%d", &i); err != nil || i < 0 || i >= n {
@@ -230,13 +246,12 @@ func TestPublisherKeepsGivenIDAndDropsUnpublishable(t *testing.T) {
 	if st := p.Stats(); st.Dropped != 1 || st.Errors != 1 || onDrop.Load() != 1 {
 		t.Errorf("stats %+v, OnDrop got %d; want one dropped", st, onDrop.Load())
 	}
-	msgs := readStream(t, js, names.RawStream)
-	if len(msgs) != 2 || msgs[0].Headers().Get(jetstream.MsgIDHeader) != "given-id-1" {
-		t.Fatalf("stream holds %d messages, first id %q", len(msgs), msgs[0].Headers().Get(jetstream.MsgIDHeader))
+	evs := streamEvents(t, js, names, names.RawStream)
+	if len(evs) != 2 || evs[0].ID != "given-id-1" {
+		t.Fatalf("stream holds %d events, first %+v", len(evs), evs)
 	}
-	var e events.Event
-	if err := json.Unmarshal(msgs[1].Data(), &e); err != nil || time.Since(e.TS) > time.Minute || e.TS.Location() != time.UTC {
-		t.Errorf("an event without ts got %v (%v), want now in UTC", e.TS, err)
+	if e := evs[1]; time.Since(e.TS) > time.Minute || e.TS.Location() != time.UTC {
+		t.Errorf("an event without ts got %v, want now in UTC", e.TS)
 	}
 }
 
@@ -330,8 +345,11 @@ func TestPublisherRidesOutNATSOutage(t *testing.T) {
 	if err := events.EnsureStreams(t.Context(), js, names, events.TestStreamLimits()); err != nil {
 		t.Fatal(err)
 	}
-	logs := &testenv.Logs{}
-	p := events.NewPublisher(js, names, events.PublisherOptions{AckWait: time.Second, Log: zerolog.New(logs)})
+	logs := &procs.Logs{}
+	// Small rounds of small batches: slow enough that the outage meets
+	// events in flight, and batches of several events are what is retried.
+	p := events.NewPublisher(js, names, events.PublisherOptions{AckWait: time.Second, Log: zerolog.New(logs),
+		Batch: 16, Message: events.MessageLimits{Events: 4}})
 	runPublisher(t, p)
 	ts := time.Now().UTC()
 

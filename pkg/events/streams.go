@@ -13,62 +13,61 @@ import (
 // StreamLimits bound what a stream keeps. Both streams get the same limits:
 // the analytics stream carries the same events as the raw one, once each.
 type StreamLimits struct {
-	MaxEvents  int64         // past this many messages, publishes are refused (the stream is full) until consumers catch up
-	MaxMsgSize int32         // bigger messages are refused
-	Duplicates time.Duration // the Nats-Msg-Id dedup window
-	Replicas   int
-	Storage    jetstream.StorageType
+	MaxMessages int64         // past this many messages, publishes are refused (the stream is full) until consumers catch up
+	MaxMsgSize  int32         // bigger messages are refused
+	Duplicates  time.Duration // the Nats-Msg-Id dedup window
+	Replicas    int
+	Storage     jetstream.StorageType
 }
 
 // DefaultStreamLimits are the production limits.
 //
 //   - Interest retention with DiscardNew and no age limit: a stream keeps
-//     an event until its consumer (ingest on the raw stream, the aggregator
+//     a message until its consumer (ingest on the raw stream, the aggregator
 //     on the analytics one; [EnsureStreams] creates both with the streams, so
-//     no event is published before someone is interested) has acknowledged
-//     it, and no limit ever removes an event a consumer has yet to take.
-//     When a consumer falls so far behind that MaxEvents is reached, the
-//     stream refuses new events: ingest answers 503 with Retry-After, flagd
+//     nothing is published before someone is interested) has acknowledged
+//     it, and no limit ever removes a message a consumer has yet to take.
+//     When a consumer falls so far behind that MaxMessages is reached, the
+//     stream refuses new messages: ingest answers 503 with Retry-After, flagd
 //     keeps exposures in its buffer and counts what it drops, ingest's
 //     forwards wait. Back pressure, loud, instead of silent loss. Replays
 //     after an incident come from ClickHouse (`ingest rebuild-live`), not
 //     from stream history.
-//   - MaxEvents 3.5 million messages per stream, no byte limit: about 1 GiB
-//     of backlog (an event is about 300 bytes stored, headers included), an
-//     hour at 1,000 events/s while ingest or the aggregator is down; raise it
-//     to rate × the outage to ride out, within the disk. The bound is a count
-//     because nats-server 2.9 checks a byte limit against the payload only,
-//     not the stored size: at the boundary the store then exceeds the limit
-//     and removes its oldest message, even under DiscardNew (seen here; a
-//     count is checked exactly). The disk as a whole is bounded by the
-//     server's max_file_store, which refuses publishes, and deletes nothing,
-//     when it is reached.
-//   - MaxMsgSize 64 KiB: a valid event is under 2 KiB; this stops junk
-//     without cramping fields added later.
+//   - MaxMessages 1 million messages per stream, no byte limit. flagstream's
+//     own publishers send batches ([Packer]: up to 500 events, 256 KiB), so
+//     that is up to 500 million events; a publisher that sends one event a
+//     message fills it with a million. The bound is a count because
+//     nats-server 2.9 checks a byte limit against the payload only, not the
+//     stored size: at the boundary the store then exceeds the limit and
+//     removes its oldest message, even under DiscardNew (seen here; a count
+//     is checked exactly). Bytes on disk are bounded by the server's
+//     max_file_store, which refuses publishes, and deletes nothing, when it
+//     is reached: size it for rate × the outage to ride out.
+//   - MaxMsgSize 1 MiB, nats-server's default max_payload: a batch is at
+//     most 256 KiB of events plus headers; this stops junk.
 //   - Duplicates 2 minutes: the window only has to cover a publisher's retry
-//     of the same id after a lost ack or a reconnect (seconds); the server
-//     keeps every id of the window in memory (≈100 bytes each, so rate ×
-//     window: 2 minutes at 10,000 events/s is about 120 MB), and exactness
-//     does not rest on it: ingest and the aggregator dedup by event id in
-//     Redis and ClickHouse.
+//     of the same message after a lost ack or a reconnect (seconds); the
+//     server keeps every id of the window in memory (≈100 bytes each, one
+//     per message), and exactness does not rest on it: ingest and the
+//     aggregator dedup by event id in Redis and ClickHouse.
 //   - File storage, 1 replica: events must survive a server restart; one
 //     replica because the local and test servers are single nodes. Use 3 on
 //     a cluster.
 func DefaultStreamLimits() StreamLimits {
 	return StreamLimits{
-		MaxEvents:  3_500_000,
-		MaxMsgSize: 64 << 10,
-		Duplicates: 2 * time.Minute,
-		Replicas:   1,
-		Storage:    jetstream.FileStorage,
+		MaxMessages: 1_000_000,
+		MaxMsgSize:  1 << 20,
+		Duplicates:  2 * time.Minute,
+		Replicas:    1,
+		Storage:     jetstream.FileStorage,
 	}
 }
 
-// TestStreamLimits are [DefaultStreamLimits] with room for 200,000 events,
-// for tests on a shared server.
+// TestStreamLimits are [DefaultStreamLimits] with room for 200,000
+// messages, for tests on a shared server.
 func TestStreamLimits() StreamLimits {
 	l := DefaultStreamLimits()
-	l.MaxEvents = 200_000
+	l.MaxMessages = 200_000
 	return l
 }
 
@@ -86,7 +85,7 @@ func StreamConfigs(n Names, l StreamLimits) []jetstream.StreamConfig {
 		Retention:         jetstream.InterestPolicy,
 		Discard:           jetstream.DiscardNew,
 		MaxConsumers:      -1,
-		MaxMsgs:           l.MaxEvents,
+		MaxMsgs:           l.MaxMessages,
 		MaxBytes:          -1, // see DefaultStreamLimits: bounded by count
 		MaxMsgSize:        l.MaxMsgSize,
 		Duplicates:        l.Duplicates,

@@ -38,7 +38,7 @@ func checkStreams(t *testing.T, js jetstream.JetStream, n events.Names, l events
 		if len(c.Subjects) != 1 || c.Subjects[0] != subject {
 			t.Errorf("%s subjects = %v, want [%s]", name, c.Subjects, subject)
 		}
-		if c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != l.MaxEvents || c.Duplicates != l.Duplicates || c.MaxMsgSize != l.MaxMsgSize ||
+		if c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != l.MaxMessages || c.Duplicates != l.Duplicates || c.MaxMsgSize != l.MaxMsgSize ||
 			c.Replicas != l.Replicas || c.Storage != l.Storage {
 			t.Errorf("%s limits: max_age %v max_bytes %d max_msgs %d duplicates %v max_msg_size %d replicas %d storage %v; want %+v",
 				name, c.MaxAge, c.MaxBytes, c.MaxMsgs, c.Duplicates, c.MaxMsgSize, c.Replicas, c.Storage, l)
@@ -65,8 +65,8 @@ func TestDefaultStreamConfigs(t *testing.T) {
 	}
 	for i, subject := range []string{"flagstream.raw.>", "flagstream.analytics.>"} {
 		c := cfgs[i]
-		if len(c.Subjects) != 1 || c.Subjects[0] != subject || c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != 3_500_000 ||
-			c.Duplicates != 2*time.Minute || c.MaxMsgSize != 64<<10 || c.Replicas != 1 || c.Storage != jetstream.FileStorage ||
+		if len(c.Subjects) != 1 || c.Subjects[0] != subject || c.MaxAge != 0 || c.MaxBytes != -1 || c.MaxMsgs != 1_000_000 ||
+			c.Duplicates != 2*time.Minute || c.MaxMsgSize != 1<<20 || c.Replicas != 1 || c.Storage != jetstream.FileStorage ||
 			c.Retention != jetstream.InterestPolicy || c.Discard != jetstream.DiscardNew {
 			t.Errorf("config %d = %+v", i, c)
 		}
@@ -85,7 +85,7 @@ func TestEnsureStreams(t *testing.T) {
 	}
 	checkStreams(t, js, n, l)
 
-	l.MaxEvents, l.Duplicates, l.MaxMsgSize = 1000, time.Minute, 8<<10
+	l.MaxMessages, l.Duplicates, l.MaxMsgSize = 1000, time.Minute, 8<<10
 	if err := events.EnsureStreams(ctx, js, n, l); err != nil {
 		t.Fatalf("EnsureStreams with new limits: %v", err)
 	}
@@ -118,7 +118,7 @@ func TestFullStreamRefusesAndKeepsEverything(t *testing.T) {
 	js, n := testJetStream(t)
 	ctx := t.Context()
 	l := events.TestStreamLimits()
-	l.MaxEvents = 150
+	l.MaxMessages = 150
 	if err := events.EnsureStreams(ctx, js, n, l); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestEnsureStreamsConcurrently(t *testing.T) {
 	prefix := strings.TrimSuffix(base.RawStream, "FLAGSTREAM_RAW")
 	same := events.TestStreamLimits()
 	other := same
-	other.MaxEvents = 1000
+	other.MaxMessages = 1000
 	// Several processes at once, some with the same limits and one with other
 	// limits (a rolling upgrade): none may fail. A few rounds, on fresh
 	// names, so that creates really race.
