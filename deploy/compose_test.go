@@ -28,6 +28,7 @@ import (
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -126,7 +127,7 @@ func checkRefusesExamples(t *testing.T, cf composeFileT, name, bins string) {
 		{tokensSecret, []string{"example token"}},
 		{realTokens, []string{"redis-url", "nats-url", "clickhouse-dsn"}},
 	} {
-		vars := []string{"FLAGSTREAM_HTTP_ADDR=0.0.0.0:" + strconv.Itoa(testenv.FreePort(t)), "FLAGSTREAM_TOKENS_FILE=" + tc.tokens}
+		vars := []string{"FLAGSTREAM_HTTP_ADDR=0.0.0.0:" + strconv.Itoa(servers.FreePort(t)), "FLAGSTREAM_TOKENS_FILE=" + tc.tokens}
 		for k, v := range s.Environment {
 			if k != "FLAGSTREAM_HTTP_ADDR" && k != "FLAGSTREAM_TOKENS_FILE" {
 				vars = append(vars, k+"="+v)

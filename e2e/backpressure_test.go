@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -23,8 +24,8 @@ import (
 // exactly once in the live counters and in the report, and the loss metric
 // reads 0 throughout.
 func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
-	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_MAX_EVENTS": "400", "FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
-	ingest := testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env, "--batch", "100", "--workers", "2")
+	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_MAX_MESSAGES": "400", "FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
+	ingest := procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env, "--batch", "100", "--workers", "2")
 
 	const experiment, perBatch = "backpressure", 52
 	now := time.Now().UTC().Truncate(time.Millisecond) // one time for the whole test
@@ -42,7 +43,7 @@ func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
 		}
 		return evs
 	}
-	post := func(evs []events.Event) testenv.Response {
+	post := func(evs []events.Event) procs.Response {
 		return ingest.Do(t, http.MethodPost, "/v1/events", evs)
 	}
 	type answer struct {
@@ -51,7 +52,7 @@ func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
 		IDs      []string `json:"ids"`
 	}
 	analytics := env["FLAGSTREAM_NATS_NAMESPACE"] + "FLAGSTREAM_ANALYTICS"
-	analyticsFull := func() bool { return testenv.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], analytics) == 400 }
+	analyticsFull := func() bool { return streams.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], analytics) == 400 }
 	var accepted, refused [][]events.Event
 	// Until ingest has filled the analytics stream and the raw stream is
 	// full behind it: refusals come while ingest still forwards, too.
@@ -91,7 +92,7 @@ func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
 	}
 	t.Logf("%d batches accepted, %d refused before the aggregator came back", len(accepted), len(refused))
 
-	aggregate := testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "200")
+	aggregate := procs.StartProcess(t, procs.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "200")
 	time.Sleep(1100 * time.Millisecond) // past JetStream's dedup window: resends reach our own dedup
 	resend := append(append([][]events.Event(nil), refused...), accepted[:3]...)
 	for i, evs := range resend {
@@ -166,7 +167,7 @@ func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
 			t.Errorf("live %s: %d exposures, %d purchases worth %.1f; want %d, %d, %.1f", name, v.Exposures, p.Count, p.Value, wantUsers, wantUsers, wantValue)
 		}
 	}
-	for _, s := range []*testenv.Process{ingest, aggregate} {
+	for _, s := range []*procs.Process{ingest, aggregate} {
 		if v := s.Metric(t, "flagstream_events_lost"); v != 0 {
 			t.Errorf("%s: flagstream_events_lost = %v", s.URL, v)
 		}

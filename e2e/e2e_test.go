@@ -19,15 +19,16 @@ import (
 	"github.com/flagstream/flagstream/internal/report"
 	"github.com/flagstream/flagstream/internal/simulate"
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 )
 
 // stack is one flagstream deployment: a flagd and any number of ingest and
 // aggregate processes sharing this test's Redis prefix, NATS namespace and
 // ClickHouse database.
 type stack struct {
-	flagd      *testenv.Process
-	ingests    []*testenv.Process
-	aggregates []*testenv.Process
+	flagd      *procs.Process
+	ingests    []*procs.Process
+	aggregates []*procs.Process
 }
 
 // startStack starts the processes; extraEnv (may be nil) adds settings all
@@ -35,13 +36,13 @@ type stack struct {
 func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []string, extraEnv map[string]string) *stack {
 	t.Helper()
 	env := stackEnv(t, extraEnv)
-	s := &stack{flagd: testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), env, flagdArgs...)}
+	s := &stack{flagd: procs.StartProcess(t, procs.Build(t, "./cmd/flagd"), env, flagdArgs...)}
 	for range ingests {
-		s.ingests = append(s.ingests, testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env, ingestArgs...))
+		s.ingests = append(s.ingests, procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env, ingestArgs...))
 	}
 	for range aggregates {
 		// Small batches, so that both instances of a scaled-out pair get work.
-		s.aggregates = append(s.aggregates, testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "1000"))
+		s.aggregates = append(s.aggregates, procs.StartProcess(t, procs.Build(t, "./cmd/aggregate"), env, "serve", "--batch", "1000"))
 	}
 	return s
 }
@@ -51,7 +52,7 @@ func startStack(t *testing.T, ingests, aggregates int, flagdArgs, ingestArgs []s
 // (may be nil) on top.
 func stackEnv(t *testing.T, extra map[string]string) map[string]string {
 	t.Helper()
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	for k, v := range extra {
 		env[k] = v
 	}
@@ -165,7 +166,7 @@ type liveTotals struct {
 }
 
 // addLive adds one day's live counters of an experiment (GET /live) into totals.
-func addLive(t *testing.T, ingest *testenv.Process, experiment string, day time.Time, totals map[string]*liveTotals) {
+func addLive(t *testing.T, ingest *procs.Process, experiment string, day time.Time, totals map[string]*liveTotals) {
 	t.Helper()
 	var body struct {
 		Results map[string]live.VariantStats `json:"results"`
@@ -360,9 +361,9 @@ func TestEndToEndScaledOut(t *testing.T) {
 	// Scale-out really happened: each instance consumed part of the stream,
 	// and together at least every event and every copy (redeliveries add).
 	consumed := map[string]string{"ingest": "flagstream_ingest_events_forwarded_total", "aggregate": "flagstream_aggregate_events_in_total"}
-	for name, procs := range map[string][]*testenv.Process{"ingest": s.ingests, "aggregate": s.aggregates} {
+	for name, instances := range map[string][]*procs.Process{"ingest": s.ingests, "aggregate": s.aggregates} {
 		var total float64
-		for i, p := range procs {
+		for i, p := range instances {
 			n := p.Metric(t, consumed[name])
 			t.Logf("%s %d consumed %.0f events", name, i, n)
 			if n == 0 {
@@ -394,7 +395,7 @@ type sentCounts struct{ users, converters, conversions, cents int64 }
 // reportDiff reads an experiment's report and says how it differs from what
 // was sent ("" when it holds exactly that, with nobody exposed twice); sent
 // gives a variant's counts (nil: not sent), n the number of variants sent.
-func reportDiff(t *testing.T, agg *testenv.Process, experiment string, q url.Values, sent func(variant string) *sentCounts, n int) (report.Report, string) {
+func reportDiff(t *testing.T, agg *procs.Process, experiment string, q url.Values, sent func(variant string) *sentCounts, n int) (report.Report, string) {
 	t.Helper()
 	var rep report.Report
 	r := agg.Do(t, http.MethodGet, "/v1/experiments/"+experiment+"/report?"+q.Encode(), nil)

@@ -9,7 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -22,8 +23,8 @@ import (
 // live counters and in the report alike.
 func TestEventsWithoutIDsCountOnce(t *testing.T) {
 	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
-	ingest := testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env)
-	aggregate := testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve")
+	ingest := procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env)
+	aggregate := procs.StartProcess(t, procs.Build(t, "./cmd/aggregate"), env, "serve")
 
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	day := now.Format(time.DateOnly)
@@ -117,8 +118,8 @@ func TestEventsWithoutIDsCountOnce(t *testing.T) {
 	}
 	// Both answers settle once the aggregator has acknowledged everything
 	// ingest forwarded; until then they may fall short, never exceed.
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 30*time.Second)
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 30*time.Second)
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 30*time.Second)
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 30*time.Second)
 	if got := liveCounts(); got != want {
 		t.Errorf("live counters: %+v, want %+v (users for exposures)", got, want)
 	}

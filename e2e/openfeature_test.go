@@ -13,7 +13,8 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"github.com/flagstream/flagstream/internal/report"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/ofhook"
 )
@@ -106,7 +107,7 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 	// Barrier: JetStream has acknowledged that many, so all are on the
 	// stream; none more (from the bulk fetches, say) came before or after.
 	s.flagd.WaitMetric(t, "flagstream_flagd_exposures_published_total", 30*time.Second, func(v float64) bool { return v >= float64(total) })
-	got, seen := testenv.StreamEvents(t, env["FLAGSTREAM_NATS_URL"], names.RawStream)
+	got, seen := streams.StreamEvents(t, env["FLAGSTREAM_NATS_URL"], names.RawStream)
 	if n := s.flagd.Metric(t, "flagstream_flagd_exposures_published_total"); n != float64(total) {
 		t.Errorf("flagd published %.0f exposures for %d SDK evaluations", n, total)
 	}
@@ -162,15 +163,15 @@ func TestOpenFeatureGoSDKExposesOnUseAndTracks(t *testing.T) {
 	if st := tracker.Stats(); st != (ofhook.TrackerStats{Sent: uint64(tracked)}) {
 		t.Fatalf("tracker stats %+v, want %d sent", st, tracked)
 	}
-	if n := testenv.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], names.RawStream); n != uint64(total+tracked) {
+	if n := streams.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], names.RawStream); n != uint64(total+tracked) {
 		t.Errorf("raw stream's last sequence %d, want %d exposures and %d conversions", n, total, tracked)
 	}
 
 	// Now ingest and the aggregator: the report counts exactly that.
-	testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env)
-	aggregate := testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve")
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 2*time.Minute)
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 2*time.Minute)
+	procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env)
+	aggregate := procs.StartProcess(t, procs.Build(t, "./cmd/aggregate"), env, "serve")
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 2*time.Minute)
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 2*time.Minute)
 	// Both consumers are done: the aggregator's answer is final.
 	q := url.Values{"metric": {"purchase"}}
 	deadline := time.Now().Add(time.Minute)

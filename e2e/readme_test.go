@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -68,9 +69,9 @@ type answer struct{ status, body string }
 // reports show the purchase in that variant.
 func TestReadmeSession(t *testing.T) {
 	env := stackEnv(t, nil)
-	flagd := testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), env)
-	ingest := testenv.StartProcess(t, testenv.Build(t, "./cmd/ingest"), env)
-	aggregate := testenv.StartProcess(t, testenv.Build(t, "./cmd/aggregate"), env, "serve")
+	flagd := procs.StartProcess(t, procs.Build(t, "./cmd/flagd"), env)
+	ingest := procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env)
+	aggregate := procs.StartProcess(t, procs.Build(t, "./cmd/aggregate"), env, "serve")
 
 	session := readmeSession(t)
 	for _, r := range []struct{ from, to string }{
@@ -85,15 +86,15 @@ func TestReadmeSession(t *testing.T) {
 		session = strings.ReplaceAll(session, r.from, r.to)
 	}
 
-	out := &testenv.Logs{}
+	out := &procs.Logs{}
 	// The barrier: every exposure flagd said it published is in the raw
 	// stream, and ingest and the aggregator have taken everything there is.
 	barrier := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		published := float64(strings.Count(out.String(), `"status":"published"`))
 		flagd.WaitMetric(t, "flagstream_flagd_exposures_published_total", 30*time.Second, func(v float64) bool { return v >= published })
 		names := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"])
-		testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 30*time.Second)
-		testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 30*time.Second)
+		streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.RawStream, events.RawConsumer, 30*time.Second)
+		streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], names.AnalyticsStream, events.AnalyticsConsumer, 30*time.Second)
 	}))
 	defer barrier.Close()
 
@@ -102,7 +103,7 @@ func TestReadmeSession(t *testing.T) {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	cmd.Env = append(cmd.Env, "README_BARRIER="+barrier.URL, "README_AGGREGATE="+testenv.Build(t, "./cmd/aggregate"))
+	cmd.Env = append(cmd.Env, "README_BARRIER="+barrier.URL, "README_AGGREGATE="+procs.Build(t, "./cmd/aggregate"))
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	if err := cmd.Run(); err != nil {

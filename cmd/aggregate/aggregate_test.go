@@ -18,7 +18,7 @@ import (
 
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
 	"github.com/flagstream/flagstream/internal/report"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/stats"
 )
@@ -128,7 +128,7 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 
 // agree checks that the report's JSON, its CSV and the CLI's JSON, CSV and
 // table say the same.
-func agree(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
+func agree(t *testing.T, svc *procs.Service, exp string, q url.Values) {
 	t.Helper()
 	_, body := getReport(t, svc, exp, q)
 	var rep report.Report
@@ -193,7 +193,7 @@ func agree(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
 
 // daily checks /daily against the report: its last day is the report's
 // figures, and the sequential p-values never rise.
-func daily(t *testing.T, svc *testenv.Service, exp string, q url.Values) {
+func daily(t *testing.T, svc *procs.Service, exp string, q url.Values) {
 	t.Helper()
 	_, body := getReport(t, svc, exp, q)
 	var rep report.Report
@@ -253,7 +253,7 @@ func approx(a, b stats.Number) bool {
 
 // statsAgree posts the report's counts (from the reference) to /v1/stats:
 // the answer is stats.Compare's, and the report's figures.
-func statsAgree(t *testing.T, svc *testenv.Service, all []events.Event, exp string, q url.Values) {
+func statsAgree(t *testing.T, svc *procs.Service, all []events.Event, exp string, q url.Values) {
 	t.Helper()
 	from, _ := time.Parse(time.DateOnly, q.Get("from"))
 	to, _ := time.Parse(time.DateOnly, q.Get("to"))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -13,16 +12,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/flagstream/flagstream/internal/report"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/browser"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -149,7 +147,7 @@ const dashViewJS = `(() => {
 // page first asks for one.
 func TestDashboard(t *testing.T) {
 	started := time.Now()
-	chromium := testenv.Chromium(t)
+	browser.Chromium(t) // skip (or fail, under make test) before building the pipeline
 	p := newPipeline(t, "")
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("read "+dashToken+"\n"), 0o600); err != nil {
@@ -201,7 +199,13 @@ func TestDashboard(t *testing.T) {
 			checkout.SRM.Warn, onboarding.SRM.Warn)
 	}
 
-	ctx, screenshot, jsErrors := newBrowser(t, chromium)
+	ctx, tab := browser.Start(t, browser.Options{Within: 60 * time.Second, Width: 1280, Height: 1000,
+		LogErrors: func(e *log.Entry) bool {
+			// The API's 4xx answers the test provokes (401 before the
+			// token, 400 for a bad parameter) are logged as network errors;
+			// anything else (a CSP violation, a failed asset) is a fault.
+			return e.Source != log.EntrySourceNetwork || !strings.Contains(e.URL, "/v1/experiments")
+		}})
 
 	// No token yet: the page asks for one, and shows nothing else.
 	if err := chromedp.Do(ctx, chromedp.Navigate(svc.URL+"/#/experiments/checkout_redesign?metric=purchase")); err != nil {
@@ -237,7 +241,7 @@ func TestDashboard(t *testing.T) {
 		!slices.ContainsFunc(v.XLabels, regexp.MustCompile(`^[A-Z][a-z]{2} \d{1,2}$`).MatchString) {
 		t.Errorf("rate chart axes: x %v, y %v; want dates and percentages", v.XLabels, v.YLabels)
 	}
-	shot := screenshot("dashboard.png")
+	shot := tab.Screenshot("dashboard.png")
 
 	// The metric selector reloads the same experiment for another metric,
 	// and records it in the address.
@@ -295,7 +299,7 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("bad metric: error %q, markup became an element: %v (%v)", v.Error, injected, err)
 	}
 
-	if errs := jsErrors(); len(errs) > 0 {
+	if errs := tab.Errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
 	t.Logf("screenshot: %s (test took %v)", shot, time.Since(started).Round(time.Millisecond))
@@ -303,7 +307,7 @@ func TestDashboard(t *testing.T) {
 
 // dashboardStatic checks the page and its assets: served without a token
 // while the API wants one, with their content types and cache headers.
-func dashboardStatic(t *testing.T, svc *testenv.Service, auth []string) {
+func dashboardStatic(t *testing.T, svc *procs.Service, auth []string) {
 	if r := svc.Do(t, "GET", "/v1/experiments", nil); r.Status != 401 {
 		t.Errorf("GET /v1/experiments without a token = %d, want 401", r.Status)
 	}
@@ -340,90 +344,6 @@ func dashboardStatic(t *testing.T, svc *testenv.Service, auth []string) {
 			t.Errorf("GET %s = %d, want 404", path, r.Status)
 		}
 	}
-}
-
-// newBrowser starts a headless Chromium for this test. It returns the tab's
-// context, a func that saves a full-page screenshot under .run/ at the
-// repository root (returning its path), and one that returns what the page
-// logged as errors: exceptions, console.error, CSP violations.
-func newBrowser(t *testing.T, execPath string) (context.Context, func(name string) string, func() []string) {
-	t.Helper()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests run as root, where Chromium's sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1000),
-		chromedp.UserDataDir(t.TempDir()),
-	)...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil { // start the browser now, and fail clearly if it cannot
-		t.Fatalf("start chromium %s: %v", execPath, err)
-	}
-	var mu sync.Mutex
-	var errs []string
-	err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			errs = append(errs, "exception: "+ev.ExceptionDetails.Text+" "+exceptionDescription(ev))
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError {
-				var parts []string
-				for _, a := range ev.Args {
-					parts = append(parts, string(a.Value))
-				}
-				errs = append(errs, "console.error: "+strings.Join(parts, " "))
-			}
-		case *log.EventEntryAdded:
-			// The API's 4xx answers the test provokes (401 before the
-			// token, 400 for a bad parameter) are logged as network errors;
-			// anything else (a CSP violation, a failed asset) is a fault.
-			apiAnswer := ev.Entry.Source == log.EntrySourceNetwork && strings.Contains(ev.Entry.URL, "/v1/experiments")
-			if ev.Entry.Level == log.EntryLevelError && !apiAnswer {
-				errs = append(errs, string(ev.Entry.Source)+": "+ev.Entry.Text+" "+ev.Entry.URL)
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	screenshot := func(name string) string {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		dir := filepath.Join(repoRoot(t), ".run")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	logged := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(errs)
-	}
-	return ctx, screenshot, logged
-}
-
-func exceptionDescription(ev *runtime.EventExceptionThrown) string {
-	if ev.ExceptionDetails.Exception != nil {
-		return ev.ExceptionDetails.Exception.Description
-	}
-	return ""
 }
 
 // waitView waits until the page has drawn experiment (and metric, if given)
@@ -526,25 +446,4 @@ func pctDigits(x float64) int {
 		return 1
 	}
 	return 2
-}
-
-// repoRoot is the directory holding go.mod, above the test's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }

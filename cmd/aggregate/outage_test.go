@@ -9,19 +9,20 @@ import (
 	"time"
 
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 )
 
 func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--http-addr", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--http-addr", fmt.Sprintf("127.0.0.1:%d", servers.FreePort(t))}, args...)...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		if k != "FLAGSTREAM_HTTP_ADDR" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	logs := &testenv.Logs{}
+	logs := &procs.Logs{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func startProcess(t *testing.T, bin string, env map[string]string, args ...strin
 // the report is exact.
 func TestKilledMidBatch(t *testing.T) {
 	p := newPipeline(t, "")
-	bin := testenv.Build(t, "./cmd/aggregate")
+	bin := procs.Build(t, "./cmd/aggregate")
 	rng := rand.New(rand.NewPCG(21, 22))
 	all := chstoretest.Workload(rng, 6000, day0, "k-") // ~28,000 events
 	const kills = 4
@@ -114,7 +115,7 @@ func TestResendAfterDedupWindow(t *testing.T) {
 // waits (not ready, memory bounded by its batch and queue), loses nothing,
 // catches up, and the report is exact.
 func TestClickHouseOutage(t *testing.T) {
-	ch := testenv.PrivateClickHouse(t)
+	ch := servers.PrivateClickHouse(t)
 	p := newPipeline(t, ch.DSN())
 	p.env["FLAGSTREAM_BATCH"] = "500"
 	p.env["FLAGSTREAM_QUEUE"] = "2"

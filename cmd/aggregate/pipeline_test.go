@@ -16,6 +16,8 @@ import (
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/chstore/chstoretest"
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -32,7 +34,7 @@ type pipeline struct {
 
 func newPipeline(t *testing.T, clickhouseDSN string) *pipeline {
 	t.Helper()
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	if clickhouseDSN == "" {
 		clickhouseDSN, _ = testenv.ClickHouseDSN(t)
 	}
@@ -119,9 +121,9 @@ func (p *pipeline) resendPastWindow(t *testing.T, evs []events.Event) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		time.Sleep(dedupWindow + dedupWindow/2)
-		before := testenv.StreamLastSeq(t, natsURL, p.names.AnalyticsStream)
+		before := streams.StreamLastSeq(t, natsURL, p.names.AnalyticsStream)
 		p.publish(t, evs, byID)
-		stored := testenv.StreamLastSeq(t, natsURL, p.names.AnalyticsStream) - before
+		stored := streams.StreamLastSeq(t, natsURL, p.names.AnalyticsStream) - before
 		if stored == uint64(len(evs)) {
 			return
 		}
@@ -186,7 +188,7 @@ type reportJSON struct {
 	} `json:"warnings"`
 }
 
-func getReport(t *testing.T, svc *testenv.Service, exp string, q url.Values) (reportJSON, []byte) {
+func getReport(t *testing.T, svc *procs.Service, exp string, q url.Values) (reportJSON, []byte) {
 	t.Helper()
 	r := svc.Do(t, "GET", "/v1/experiments/"+exp+"/report?"+q.Encode(), nil)
 	if r.Status != 200 {
@@ -200,7 +202,7 @@ func getReport(t *testing.T, svc *testenv.Service, exp string, q url.Values) (re
 }
 
 // checkExact compares a report with the reference counts of everything sent.
-func checkExact(t *testing.T, svc *testenv.Service, all []events.Event, exp, metric string, from, to time.Time) {
+func checkExact(t *testing.T, svc *procs.Service, all []events.Event, exp, metric string, from, to time.Time) {
 	t.Helper()
 	q := url.Values{"metric": {metric}, "from": {from.Format(time.DateOnly)}, "to": {to.Format(time.DateOnly)}}
 	rep, body := getReport(t, svc, exp, q)
@@ -235,9 +237,9 @@ func deref(p *float64) float64 {
 	return *p
 }
 
-func startAggregate(t *testing.T, env map[string]string) *testenv.Service {
+func startAggregate(t *testing.T, env map[string]string) *procs.Service {
 	t.Helper()
-	return testenv.Start(t, run, env)
+	return procs.Start(t, run, env)
 }
 
 func envFunc(env map[string]string) func(string) string {
@@ -249,5 +251,5 @@ func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 // consumerInfo reads the aggregate consumer's state, nil before it exists.
 func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
-	return testenv.ConsumerInfo(t, p.js, p.names.AnalyticsStream, events.AnalyticsConsumer)
+	return streams.ConsumerInfo(t, p.js, p.names.AnalyticsStream, events.AnalyticsConsumer)
 }

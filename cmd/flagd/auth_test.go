@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 )
 
 func waitShort() { time.Sleep(5 * time.Millisecond) }
@@ -77,7 +77,7 @@ func TestAuthScopes(t *testing.T) {
 func TestRefusesOpenNonLoopback(t *testing.T) {
 	e := newEnv(t)
 	e["FLAGSTREAM_HTTP_ADDR"] = "0.0.0.0:0"
-	err := run(context.Background(), nil, func(k string) string { return e[k] }, &testenv.Logs{})
+	err := run(context.Background(), nil, func(k string) string { return e[k] }, &procs.Logs{})
 	if err == nil || !strings.Contains(err.Error(), "tokens-file") {
 		t.Fatalf("run on 0.0.0.0 without tokens = %v, want a refusal naming --tokens-file", err)
 	}
@@ -87,7 +87,7 @@ func TestBadTokensFile(t *testing.T) {
 	e := newEnv(t)
 	for _, content := range []string{"superuser abcdefghijklmnopq", "admin short", "admin", ""} {
 		e["FLAGSTREAM_TOKENS_FILE"] = writeTokens(t, content)
-		err := run(context.Background(), nil, func(k string) string { return e[k] }, &testenv.Logs{})
+		err := run(context.Background(), nil, func(k string) string { return e[k] }, &procs.Logs{})
 		if err == nil || !strings.Contains(err.Error(), "tokens file") {
 			t.Errorf("tokens file %q: run = %v, want a tokens file error", content, err)
 		}

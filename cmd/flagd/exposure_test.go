@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-// streamEvents reads the raw stream of a namespace (see testenv.StreamEvents).
+// streamEvents reads the raw stream of a namespace (see streams.StreamEvents).
 func streamEvents(t *testing.T, natsURL, ns string) (map[string]events.Event, map[string]int) {
 	t.Helper()
-	return testenv.StreamEvents(t, natsURL, events.NewNames(ns).RawStream)
+	return streams.StreamEvents(t, natsURL, events.NewNames(ns).RawStream)
 }
 
 // barrierCount numbers the barrier users of a test process.

@@ -8,21 +8,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 )
 
 // instance is a flagd started in-process with run().
 type instance struct {
-	*testenv.Service
+	*procs.Service
 }
 
 type env map[string]string
 
 // newEnv is a test's namespace on the shared services; several flagd
 // instances started with the same env share flags and streams.
-func newEnv(t *testing.T) env { return testenv.ServiceEnv(t) }
+func newEnv(t *testing.T) env { return procs.ServiceEnv(t) }
 
-type response = testenv.Response
+type response = procs.Response
 
 func start(t *testing.T, e env, extra map[string]string) *instance {
 	t.Helper()
@@ -33,7 +33,7 @@ func start(t *testing.T, e env, extra map[string]string) *instance {
 	for k, v := range extra {
 		vars[k] = v
 	}
-	return &instance{testenv.Start(t, run, vars)}
+	return &instance{procs.Start(t, run, vars)}
 }
 
 func (in *instance) do(t *testing.T, method, path string, body any, headers ...string) response {

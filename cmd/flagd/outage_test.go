@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 )
 
 // NATS away for a while: evaluations keep answering, exposures wait in the
 // buffer, and once NATS is back every one arrives, none twice.
 func TestExposuresSurviveNATSOutage(t *testing.T) {
-	nats := testenv.EmbeddedNATS(t)
+	nats := servers.EmbeddedNATS(t)
 	e := newEnv(t)
 	e["FLAGSTREAM_NATS_URL"] = nats.URL()
 	e["FLAGSTREAM_NATS_NAMESPACE"] = ""
@@ -80,7 +81,7 @@ func TestExposuresSurviveNATSOutage(t *testing.T) {
 // the load still running), so the flush at shutdown has work to do.
 func TestSIGTERMFlushesExposures(t *testing.T) {
 	e := newEnv(t)
-	proc := testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), e)
+	proc := procs.StartProcess(t, procs.Build(t, "./cmd/flagd"), e)
 	in := &instance{proc.Service}
 	in.expect(t, 200, "PUT", "/v1/flags/exp", map[string]any{"status": "enabled", "variants": map[string]any{"a": 50, "b": 50}})
 	in.waitServed(t, "exp", 1)

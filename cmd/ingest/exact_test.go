@@ -13,7 +13,9 @@ import (
 
 	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/live"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -44,7 +46,7 @@ type pipeline struct {
 // with both streams created.
 func newPipeline(t *testing.T, redisURL, natsURL string) *pipeline {
 	t.Helper()
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	if redisURL != "" {
 		env["FLAGSTREAM_REDIS_URL"] = redisURL
 	}
@@ -161,7 +163,7 @@ func publishTo(t *testing.T, js jetstream.JetStream, evs []events.Event, subject
 // stream, nothing there twice.
 func TestKilledMidStream(t *testing.T) {
 	p := newPipeline(t, "", "")
-	bin := testenv.Build(t, "./cmd/ingest")
+	bin := procs.Build(t, "./cmd/ingest")
 	day := eventTime()
 	w := newWorkload(80_000, day) // 100,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
@@ -169,7 +171,7 @@ func TestKilledMidStream(t *testing.T) {
 	const kills = 4
 	interrupted := 0
 	for k := range kills {
-		proc := testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
+		proc := procs.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
 		proc.Kill()
 		// A kill interrupted work only if raw events were left to count.
@@ -181,7 +183,7 @@ func TestKilledMidStream(t *testing.T) {
 	if interrupted < 2 {
 		t.Errorf("only %d of %d kills interrupted work in progress", interrupted, kills)
 	}
-	testenv.StartProcess(t, bin, p.env, "--ack-wait", "2s")
+	procs.StartProcess(t, bin, p.env, "--ack-wait", "2s")
 	p.drained(t, 3*time.Minute)
 	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
@@ -190,13 +192,13 @@ func TestKilledMidStream(t *testing.T) {
 // consumerInfo reads the ingest consumer's state, nil before it exists.
 func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
-	return testenv.ConsumerInfo(t, p.js, p.names.RawStream, events.RawConsumer)
+	return streams.ConsumerInfo(t, p.js, p.names.RawStream, events.RawConsumer)
 }
 
 // startOutageIngest starts ingest on a workload already on the raw stream
 // and returns once it has forwarded its first events: the moment to take a
 // dependency away, with most of the workload still to do.
-func startOutageIngest(t *testing.T, env map[string]string) *testenv.Service {
+func startOutageIngest(t *testing.T, env map[string]string) *procs.Service {
 	t.Helper()
 	env["FLAGSTREAM_BATCH"] = fmt.Sprint(outageBatch)
 	env["FLAGSTREAM_WORKERS"] = fmt.Sprint(outageWorkers)
@@ -214,7 +216,7 @@ func startOutageIngest(t *testing.T, env map[string]string) *testenv.Service {
 // answer read yet) is below the workload, so when the dependency went away
 // events had been accepted into the raw stream and not yet all counted and
 // forwarded.
-func checkInFlight(t *testing.T, in *testenv.Service, total int) {
+func checkInFlight(t *testing.T, in *procs.Service, total int) {
 	t.Helper()
 	forwarded := in.Metric(t, forwardedMetric)
 	t.Logf("during the outage: %.0f of %d events forwarded", forwarded, total)
@@ -227,7 +229,7 @@ func checkInFlight(t *testing.T, in *testenv.Service, total int) {
 // Redis stopped mid-stream, while ingest has batches in hand, then started:
 // exact.
 func TestRedisOutage(t *testing.T) {
-	redisSrv := testenv.PrivateRedis(t)
+	redisSrv := servers.PrivateRedis(t)
 	p := newPipeline(t, redisSrv.URL(), "")
 	day := eventTime()
 	w := newWorkload(16_000, day) // 20,000 events
@@ -248,7 +250,7 @@ func TestRedisOutage(t *testing.T) {
 
 // NATS restarted mid-stream, while ingest has batches in hand: exact.
 func TestNATSRestart(t *testing.T) {
-	natsSrv := testenv.EmbeddedNATS(t)
+	natsSrv := servers.EmbeddedNATS(t)
 	p := newPipeline(t, "", natsSrv.URL())
 	p.env["FLAGSTREAM_NATS_NAMESPACE"] = ""
 	p.names = events.NewNames("")

@@ -11,26 +11,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flagstream/flagstream/internal/live"
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-func startIngest(t *testing.T, env map[string]string) *testenv.Service {
+func startIngest(t *testing.T, env map[string]string) *procs.Service {
 	t.Helper()
-	return testenv.Start(t, run, env)
+	return procs.Start(t, run, env)
 }
 
 // analyticsIDs reads the analytics stream: how many messages carry each id.
 func analyticsIDs(t *testing.T, natsURL, ns string) (map[string]int, map[string]events.Event) {
 	t.Helper()
-	evs, ids := testenv.StreamEvents(t, natsURL, events.NewNames(ns).AnalyticsStream)
+	evs, ids := streams.StreamEvents(t, natsURL, events.NewNames(ns).AnalyticsStream)
 	return ids, evs
 }
 
 // waitAnalytics polls until the analytics stream holds n messages.
 func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration) {
 	t.Helper()
-	testenv.WaitStream(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
+	streams.WaitStream(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
 }
 
 // dedupWindow is JetStream's message-id window in the tests that resend:
@@ -39,7 +40,7 @@ func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration
 const dedupWindow = time.Second
 
 func TestPostEvents(t *testing.T) {
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	env["FLAGSTREAM_STREAM_DEDUP_WINDOW"] = dedupWindow.String()
 	in := startIngest(t, env)
 	// One clock reading for the whole test: the events' ts and the day the
@@ -125,7 +126,7 @@ func TestPostEvents(t *testing.T) {
 	// after JetStream's dedup window, so the copies reach the raw stream and
 	// only ingest's dedup in Redis stands between them and the counters.
 	raw := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
 	hitsBefore := in.Metric(t, "flagstream_ingest_dedup_hits_total")
 	resent := resendPastWindow(t, env, func() []any {
 		again := in.Expect(t, 202, "POST", "/v1/events", batch)
@@ -136,7 +137,7 @@ func TestPostEvents(t *testing.T) {
 	})
 	// Barrier: ingest has acknowledged every raw message, the copies included,
 	// so whatever they were going to change in Redis has changed.
-	testenv.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
+	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
 	if hits := in.Metric(t, "flagstream_ingest_dedup_hits_total") - hitsBefore; hits != float64(resent) {
 		t.Errorf("%v dedup hits for the %d resent events, want one each", hits, resent)
 	}
@@ -162,9 +163,9 @@ func resendPastWindow(t *testing.T, env map[string]string, send func() []any) in
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		time.Sleep(dedupWindow + dedupWindow/2)
-		before := testenv.StreamLastSeq(t, natsURL, raw)
+		before := streams.StreamLastSeq(t, natsURL, raw)
 		ids := send()
-		stored := testenv.StreamLastSeq(t, natsURL, raw) - before
+		stored := streams.StreamLastSeq(t, natsURL, raw) - before
 		if stored == uint64(len(ids)) {
 			return len(ids)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/live"
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
 	"github.com/flagstream/flagstream/migrations"
 	"github.com/flagstream/flagstream/pkg/events"
 )
@@ -21,7 +22,7 @@ import (
 // nothing been lost. `ingest archive` then removes them.
 func TestRebuildLiveAndArchive(t *testing.T) {
 	ctx := context.Background()
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	dsn, _ := testenv.ClickHouseDSN(t)
 	env["FLAGSTREAM_CLICKHOUSE_DSN"] = dsn
 	conn, err := chconn.Open(dsn)

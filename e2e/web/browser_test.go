@@ -18,10 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/browser"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/streams"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -182,56 +184,6 @@ func bundlePage(t *testing.T) string {
 	return out
 }
 
-// browserTab starts a headless Chromium and returns a tab's context and what
-// the page logged as errors (exceptions, console.error).
-func browserTab(t *testing.T) (context.Context, func() []string) {
-	t.Helper()
-	execPath := testenv.Chromium(t)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests run as root, where Chromium's sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-	)...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium %s: %v", execPath, err)
-	}
-	var mu sync.Mutex
-	var errs []string
-	err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails.Text
-			if ev.ExceptionDetails.Exception != nil {
-				d += " " + ev.ExceptionDetails.Exception.Description
-			}
-			errs = append(errs, "exception: "+d)
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError {
-				var parts []string
-				for _, a := range ev.Args {
-					parts = append(parts, string(a.Value))
-				}
-				errs = append(errs, "console.error: "+strings.Join(parts, " "))
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(errs) }
-}
-
 // readPage returns window.flagstream.
 func readPage(t *testing.T, ctx context.Context) pageState {
 	t.Helper()
@@ -273,15 +225,15 @@ func waitPage(t *testing.T, ctx context.Context, what, cond string, within time.
 //     published for the flags the page showed, once each, and for no other.
 func TestBrowserEventStreamAndExposures(t *testing.T) {
 	pageDir := bundlePage(t)
-	ctx, pageErrors := browserTab(t)
+	ctx, tab := browser.Start(t, browser.Options{Within: 2 * time.Minute})
 
-	env := testenv.ServiceEnv(t)
+	env := procs.ServiceEnv(t)
 	tokens := filepath.Join(t.TempDir(), "tokens")
 	if err := os.WriteFile(tokens, []byte("admin "+browserAdminToken+"\nevaluate "+browserEvalToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env["FLAGSTREAM_TOKENS_FILE"] = tokens
-	flagd := testenv.StartProcess(t, testenv.Build(t, "./cmd/flagd"), env)
+	flagd := procs.StartProcess(t, procs.Build(t, "./cmd/flagd"), env)
 	admin := []string{"Authorization", "Bearer " + browserAdminToken}
 	evaluate := []string{"Authorization", "Bearer " + browserEvalToken}
 
@@ -462,9 +414,9 @@ func TestBrowserEventStreamAndExposures(t *testing.T) {
 		t.Errorf("the hook reported %v, want the variant flags the page showed, %v", reported, used)
 	}
 	raw := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
-	testenv.WaitStream(t, env["FLAGSTREAM_NATS_URL"], raw, len(used), 10*time.Second)
+	streams.WaitStream(t, env["FLAGSTREAM_NATS_URL"], raw, len(used), 10*time.Second)
 	flagd.WaitMetric(t, "flagstream_flagd_exposures_buffered", 10*time.Second, func(v float64) bool { return v == 0 })
-	got, seen := testenv.StreamEvents(t, env["FLAGSTREAM_NATS_URL"], raw)
+	got, seen := streams.StreamEvents(t, env["FLAGSTREAM_NATS_URL"], raw)
 	exposed := map[string]int{}
 	for id, ev := range got {
 		if ev.Type != events.TypeExposure || ev.UserID != user {
@@ -499,7 +451,7 @@ func TestBrowserEventStreamAndExposures(t *testing.T) {
 	if strings.Contains(flagd.Logs.String(), browserEvalToken) {
 		t.Errorf("flagd logged the evaluate token:\n%s", flagd.Logs.String())
 	}
-	if errs := pageErrors(); len(errs) > 0 {
+	if errs := tab.Errors(); len(errs) > 0 {
 		t.Errorf("the page logged errors: %q", errs)
 	}
 }

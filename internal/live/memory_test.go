@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
@@ -25,7 +25,7 @@ import (
 // the user's last exposure). On a private redis-server, so that nothing
 // else's memory is counted. One run (the first takes longer than -benchtime).
 func BenchmarkRedisMemory1MUsers(b *testing.B) {
-	srv := testenv.PrivateRedis(b)
+	srv := servers.PrivateRedis(b)
 	opt, _ := redis.ParseURL(srv.URL())
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()

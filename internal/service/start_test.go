@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/procs"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 )
 
 // Each service, started for real with credentials in every URL form (a NATS
@@ -23,7 +24,7 @@ import (
 // either.
 func TestStartLogsNoCredentials(t *testing.T) {
 	const secret = "s3cretCREDENTIALzz"
-	down := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) } // a port just freed: nothing listens
+	down := func() string { return fmt.Sprintf("127.0.0.1:%d", servers.FreePort(t)) } // a port just freed: nothing listens
 	nats := "nats://" + secret + "@" + down() + ",nats://flagstream:" + secret + "@" + down()
 	for _, tc := range []struct {
 		bin  string
@@ -38,7 +39,7 @@ func TestStartLogsNoCredentials(t *testing.T) {
 			"FLAGSTREAM_CLICKHOUSE_DSN": "clickhouse://flagstream:" + secret + "@" + down() + "/default?password=" + secret}, []string{"nats", "clickhouse"}},
 	} {
 		t.Run(tc.bin, func(t *testing.T) {
-			bin := testenv.Build(t, "./cmd/"+tc.bin)
+			bin := procs.Build(t, "./cmd/"+tc.bin)
 			addr := down()
 			cmd := exec.Command(bin)
 			for _, kv := range os.Environ() { // the developer's own FLAGSTREAM_* settings stay out
@@ -50,7 +51,7 @@ func TestStartLogsNoCredentials(t *testing.T) {
 			for k, v := range tc.env {
 				cmd.Env = append(cmd.Env, k+"="+v)
 			}
-			logs := &testenv.Logs{}
+			logs := &procs.Logs{}
 			cmd.Stdout, cmd.Stderr = logs, logs
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -127,10 +128,10 @@ func TestStrayArgumentsRefused(t *testing.T) {
 		{"aggregate", []string{"migrate", "typo"}, `unexpected argument "typo"`},
 		{"aggregate", []string{"stats", "typo"}, "usage: aggregate stats"},
 	} {
-		bin := testenv.Build(t, "./cmd/"+tc.bin)
+		bin := procs.Build(t, "./cmd/"+tc.bin)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		cmd := exec.CommandContext(ctx, bin, tc.args...)
-		cmd.Env = []string{"FLAGSTREAM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)),
+		cmd.Env = []string{"FLAGSTREAM_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(servers.FreePort(t)),
 			"FLAGSTREAM_NATS_URL=nats://127.0.0.1:1", "FLAGSTREAM_REDIS_URL=redis://127.0.0.1:1/0",
 			"FLAGSTREAM_CLICKHOUSE_DSN=clickhouse://127.0.0.1:1/default"}
 		var stderr strings.Builder
@@ -148,7 +149,7 @@ func TestStrayArgumentsRefused(t *testing.T) {
 	}
 	// What still works: help, and aggregate's report with its experiment.
 	for _, args := range [][]string{{"-h"}, {"report", "-h"}, {"stats", "-h"}} {
-		out, err := exec.Command(testenv.Build(t, "./cmd/aggregate"), args...).CombinedOutput()
+		out, err := exec.Command(procs.Build(t, "./cmd/aggregate"), args...).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "usage") {
 			t.Errorf("aggregate %q: %v\n%s", args, err, out)
 		}

@@ -1,4 +1,7 @@
-package testenv
+// Package procs runs flagstream's commands for tests: built and started as
+// child processes, or run in the test process, each on a free loopback port
+// and stopped when the test ends; and talks to them over HTTP.
+package procs
 
 import (
 	"bytes"
@@ -13,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flagstream/internal/testenv"
 )
 
 // RunFunc is a command's run function: each main stays thin.
@@ -181,12 +186,12 @@ func (s *Service) Expect(t testing.TB, status int, method, path string, body any
 // them). The map may be extended before Start.
 func ServiceEnv(t testing.TB) map[string]string {
 	t.Helper()
-	_, prefix := Redis(t)
-	_, ns := NATS(t)
+	_, prefix := testenv.Redis(t)
+	_, ns := testenv.NATS(t)
 	return map[string]string{
-		"FLAGSTREAM_REDIS_URL":      Lookup(t, RedisURLVar),
+		"FLAGSTREAM_REDIS_URL":      testenv.Lookup(t, testenv.RedisURLVar),
 		"FLAGSTREAM_REDIS_PREFIX":   prefix,
-		"FLAGSTREAM_NATS_URL":       NATSURL(t),
+		"FLAGSTREAM_NATS_URL":       testenv.NATSURL(t),
 		"FLAGSTREAM_NATS_NAMESPACE": ns,
 		"FLAGSTREAM_HTTP_ADDR":      "127.0.0.1:0",
 		// Room for a test's backlog, and no more: a test that fills a

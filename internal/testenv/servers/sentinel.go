@@ -1,4 +1,4 @@
-package testenv
+package servers
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/flagstream/flagstream/internal/testenv"
 )
 
 // SentinelServer is a Redis master and one Redis Sentinel monitoring it, both
@@ -27,26 +29,23 @@ type SentinelServer struct {
 
 // PrivateSentinel starts redis-server as a master and a sentinel
 // (redis-sentinel if installed, else `redis-server <conf> --sentinel`, the
-// same binary) and waits until the sentinel names the master. Both stop
-// (SIGTERM to their PIDs) when the test ends. Without redis-server the test
-// skips outside `make test` and fails inside, like [PrivateRedis].
+// same binary) and waits until the sentinel names the master. Both stop when
+// the test ends. Without redis-server the test skips outside `make test` and
+// fails inside, like [PrivateRedis].
 func PrivateSentinel(t testing.TB) *SentinelServer {
 	t.Helper()
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		Lookup(t, RedisURLVar) // skips outside make test, fails inside
-		t.Fatalf("redis-server not installed (it runs the sentinel too): %v", err)
-	}
+	server := binary(t, testenv.RedisURLVar, "redis-server")
 	dir := t.TempDir()
 	s := &SentinelServer{MasterName: "fsmaster", Password: "sentinel-test-master-pw",
 		MasterPort: FreePort(t), Port: FreePort(t)}
 
-	startProcess(t, "redis master", exec.Command(server, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.MasterPort),
-		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
-		"--requirepass", s.Password))
 	master := redis.NewClient(&redis.Options{Addr: s.MasterAddr(), Password: s.Password})
 	defer master.Close()
-	waitFor(t, "the redis master", func(ctx context.Context) error { return master.Ping(ctx).Err() })
+	m := startChild(t, "redis master", exec.Command(server, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.MasterPort),
+		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+		"--requirepass", s.Password), 10*time.Second,
+		func(ctx context.Context) error { return master.Ping(ctx).Err() }, filepath.Join(dir, "master.log"))
+	t.Cleanup(func() { m.stop(10 * time.Second) })
 
 	// Sentinel rewrites its configuration file, so it gets one of its own.
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -60,11 +59,10 @@ func PrivateSentinel(t testing.TB) *SentinelServer {
 	if bin, err := exec.LookPath("redis-sentinel"); err == nil {
 		cmd = exec.Command(bin, conf)
 	}
-	startProcess(t, "redis sentinel", cmd)
 	sc := redis.NewSentinelClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.Port)})
 	defer sc.Close()
 	want := []string{"127.0.0.1", strconv.Itoa(s.MasterPort)}
-	waitFor(t, "the sentinel to name the master", func(ctx context.Context) error {
+	sentinel := startChild(t, "redis sentinel", cmd, 10*time.Second, func(ctx context.Context) error {
 		addr, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
 		if err != nil {
 			return err
@@ -73,7 +71,8 @@ func PrivateSentinel(t testing.TB) *SentinelServer {
 			return fmt.Errorf("sentinel names %v, want %v", addr, want)
 		}
 		return nil
-	})
+	}, filepath.Join(dir, "sentinel.log"))
+	t.Cleanup(func() { sentinel.stop(10 * time.Second) })
 	return s
 }
 
@@ -84,47 +83,4 @@ func (s *SentinelServer) MasterAddr() string { return fmt.Sprintf("127.0.0.1:%d"
 // master's name, and the master's password as a query parameter.
 func (s *SentinelServer) URL() string {
 	return fmt.Sprintf("redis://127.0.0.1:%d/0?master_name=%s&password=%s", s.Port, s.MasterName, url.QueryEscape(s.Password))
-}
-
-// startProcess starts cmd and stops it (SIGTERM to its PID, SIGKILL after
-// 10 s) when the test ends.
-func startProcess(t testing.TB, what string, cmd *exec.Cmd) {
-	t.Helper()
-	logs := &Logs{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", what, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(termSignal)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() && logs.String() != "" {
-			t.Logf("%s output:\n%s", what, logs.String())
-		}
-	})
-}
-
-// waitFor retries fn for up to 10 s.
-func waitFor(t testing.TB, what string, fn func(context.Context) error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := fn(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

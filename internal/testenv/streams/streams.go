@@ -1,4 +1,7 @@
-package testenv
+// Package streams reads JetStream streams and consumers for tests: what a
+// stream holds, and waits for it to fill or for a consumer to acknowledge
+// everything.
+package streams
 
 import (
 	"context"

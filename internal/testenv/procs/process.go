@@ -1,4 +1,4 @@
-package testenv
+package procs
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flagstream/internal/testenv"
+	"github.com/flagstream/flagstream/internal/testenv/servers"
 )
 
 var builds sync.Map // package path → *buildResult
@@ -28,7 +31,7 @@ func Build(t testing.TB, pkg string) string {
 	v, _ := builds.LoadOrStore(pkg, &buildResult{})
 	b := v.(*buildResult)
 	b.once.Do(func() {
-		root, err := moduleRoot()
+		root, err := testenv.ModuleRoot()
 		if err != nil {
 			b.err = err
 			return
@@ -46,7 +49,7 @@ func Build(t testing.TB, pkg string) string {
 		}
 	})
 	if b.err != nil {
-		t.Fatalf("testenv: %v", b.err)
+		t.Fatalf("procs: %v", b.err)
 	}
 	return b.bin
 }
@@ -69,7 +72,7 @@ func (p *Process) Kill() {
 // SIGTERM when the test ends. Stop returns once the process exited.
 func StartProcess(t testing.TB, bin string, env map[string]string, args ...string) *Process {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", servers.FreePort(t))
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -81,7 +84,7 @@ func StartProcess(t testing.TB, bin string, env map[string]string, args ...strin
 	logs := &Logs{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("testenv: start %s: %v", bin, err)
+		t.Fatalf("procs: start %s: %v", bin, err)
 	}
 	exited := make(chan struct{}) // closed when the process ended; waitErr is then set
 	var waitErr error
@@ -114,10 +117,10 @@ func StartProcess(t testing.TB, bin string, env map[string]string, args ...strin
 		}
 		select {
 		case <-exited:
-			t.Fatalf("testenv: %s exited: %v\n%s", filepath.Base(bin), waitErr, logs.String())
+			t.Fatalf("procs: %s exited: %v\n%s", filepath.Base(bin), waitErr, logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Fatalf("testenv: %s not ready within 30 s:\n%s", filepath.Base(bin), logs.String())
+	t.Fatalf("procs: %s not ready within 30 s:\n%s", filepath.Base(bin), logs.String())
 	return nil
 }

@@ -1,5 +1,0 @@
-package testenv
-
-import "syscall"
-
-var termSignal = syscall.SIGTERM
