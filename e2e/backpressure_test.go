@@ -15,7 +15,7 @@ import (
 )
 
 // A backlog larger than the streams: the aggregator is away and the streams
-// hold 400 events each. ingest keeps taking events until both streams are
+// hold 40 messages each (a batch posted is two: its exposures and its conversions). ingest keeps taking events until both streams are
 // full, then refuses (503 with Retry-After and the batch's ids), and no
 // limit removes anything a consumer has yet to take. Once the aggregator is
 // back, the refused batches are resent (and a few accepted ones again, past
@@ -24,8 +24,8 @@ import (
 // exactly once in the live counters and in the report, and the loss metric
 // reads 0 throughout.
 func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
-	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_MAX_MESSAGES": "400", "FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
-	ingest := procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env, "--batch", "100", "--workers", "2")
+	env := stackEnv(t, map[string]string{"FLAGSTREAM_STREAM_MAX_MESSAGES": "40", "FLAGSTREAM_STREAM_DEDUP_WINDOW": "1s"})
+	ingest := procs.StartProcess(t, procs.Build(t, "./cmd/ingest"), env, "--workers", "2")
 
 	const experiment, perBatch = "backpressure", 52
 	now := time.Now().UTC().Truncate(time.Millisecond) // one time for the whole test
@@ -52,7 +52,7 @@ func TestFullStreamsPushBackAndLoseNothing(t *testing.T) {
 		IDs      []string `json:"ids"`
 	}
 	analytics := env["FLAGSTREAM_NATS_NAMESPACE"] + "FLAGSTREAM_ANALYTICS"
-	analyticsFull := func() bool { return streams.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], analytics) == 400 }
+	analyticsFull := func() bool { return streams.StreamLastSeq(t, env["FLAGSTREAM_NATS_URL"], analytics) == 40 }
 	var accepted, refused [][]events.Event
 	// Until ingest has filled the analytics stream and the raw stream is
 	// full behind it: refusals come while ingest still forwards, too.

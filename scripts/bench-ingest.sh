@@ -8,6 +8,8 @@
 #
 # BENCH_INGEST_DIR: take ingest and rawload from that checkout instead (to
 # measure an older version next to this one on the same machine, same run).
+# BENCH_RAW_BATCH: events per raw message (default 500, as flagd packs them;
+# 1: one event a message, as a publisher that does not batch).
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -35,7 +37,13 @@ ceiling=$(redis-benchmark -p "$redis_port" -n 300000 -P 100 -r 100000000 -q eval
 redis-cli -p "$redis_port" --scan --pattern 'benchmix:*' | xargs -r -n 500 redis-cli -p "$redis_port" del >/dev/null
 
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
-"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -n "$N"
+load_args=()
+[[ -n ${BENCH_RAW_BATCH:-} ]] && load_args=(-batch "$BENCH_RAW_BATCH")
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -n "$N" "${load_args[@]}"
+# Redis CPU per event: the server's user + system ticks over the drain.
+redis_pid=$(<.run/redis/redis.pid)
+redis_ticks() { awk '{print $14 + $15}' "/proc/$redis_pid/stat"; }
+ticks0=$(redis_ticks)
 prefix="benchingest:$$:"
 start=$(date +%s.%N)
 FLAGSTREAM_REDIS_PREFIX=$prefix FLAGSTREAM_NATS_NAMESPACE=$NS FLAGSTREAM_HTTP_ADDR=$ADDR FLAGSTREAM_LOG_LEVEL=warn \
@@ -52,15 +60,17 @@ for _ in $(seq 1 1200); do
 	((done_n >= N)) && break
 done
 end=$(date +%s.%N)
+ticks1=$(redis_ticks)
 kill $pid 2>/dev/null || true
 wait $pid 2>/dev/null || true
 trap - EXIT
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 rate=$(awk -v n="$done_n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-printf '\n| ingest (one process, default 8 workers, batches of 500) | value |\n|---|---|\n'
+printf '\n| ingest (one process, default flags; raw messages of %s events) | value |\n|---|---|\n' "${BENCH_RAW_BATCH:-500}"
 printf '| backlog drained | %s of %s events in %s s |\n' "$done_n" "$N" "$secs"
 printf '| sustained throughput (raw → Redis → analytics, acked) | %s events/s |\n' "$rate"
 printf '| Redis ceiling, same command mix (redis-benchmark EVAL, -P 100) | %s events/s |\n' "${ceiling:-?}"
 printf '| ingest max RSS while draining | %.1f MiB |\n' "$(awk -v k="$max_rss" 'BEGIN { print k / 1024 }')"
+printf '| Redis CPU per event | %s µs |\n' "$(awk -v a="$ticks0" -v b="$ticks1" -v n="$done_n" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "?" }')"
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
 redis-cli -p "$redis_port" --scan --pattern "${prefix}*" | xargs -r -n 1000 redis-cli -p "$redis_port" del >/dev/null

@@ -19,14 +19,14 @@ import (
 // not count as dropped arrives.
 func TestFullStreamBuffersThenDropsLoudly(t *testing.T) {
 	e := newEnv(t)
-	in := start(t, e, map[string]string{"FLAGSTREAM_STREAM_MAX_EVENTS": "50", "FLAGSTREAM_EXPOSURE_BUFFER": "100"})
+	in := start(t, e, map[string]string{"FLAGSTREAM_STREAM_MAX_MESSAGES": "5", "FLAGSTREAM_EXPOSURE_BUFFER": "100"})
 	in.expect(t, 200, "PUT", "/v1/flags/full", map[string]any{"status": "enabled",
 		"variants": []map[string]any{{"name": "control", "weight": 50}, {"name": "treatment", "weight": 50}}})
 	in.waitServed(t, "full", 1)
-	// More than the stream (50), the buffer (100) and the publisher's batch
-	// in flight (512) hold together: drops are certain, however fast the
-	// publisher takes its batch.
-	const n = 1000
+	// More than the stream (5 messages of at most 500 exposures), the buffer
+	// (100) and the publisher's round in flight (2,000) hold together: drops
+	// are certain, however the publisher packs its messages.
+	const n = 6000
 	for i := range n {
 		body := map[string]any{"context": map[string]any{"targetingKey": fmt.Sprintf("user_%d", i)}}
 		if r := in.do(t, "POST", "/ofrep/v1/evaluate/flags/full", body); r.Status != http.StatusOK {
@@ -62,11 +62,13 @@ func TestFullStreamBuffersThenDropsLoudly(t *testing.T) {
 			t.Fatal(err)
 		}
 		for m := range batch.Messages() {
-			var ev events.Event
-			if err := ev.UnmarshalJSON(m.Data()); err != nil {
-				t.Fatal(err)
+			evs, _, bad, err := events.DecodeMessage(m.Headers(), m.Data())
+			if err != nil || len(bad) > 0 {
+				t.Fatalf("message %.200s: %v %v", m.Data(), err, bad)
 			}
-			got[ev.UserID+"/"+ev.ID] = true
+			for _, ev := range evs {
+				got[ev.UserID+"/"+ev.ID] = true
+			}
 			_ = m.Ack()
 		}
 		if in.Metric(t, "flagstream_flagd_exposures_buffered") == 0 && len(got) > 0 &&

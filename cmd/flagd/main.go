@@ -84,7 +84,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	store := flags.NewStore(rdb, flags.WithKeyPrefix(cfg.RedisPrefix))
 	a := &api{store: store, tokens: tokens, metrics: m, log: log, bulkExposures: o.bulkExposures,
 		publish: pub.Enqueue, window: o.window,
-		storeRaw: func(ctx context.Context, evs []events.Event) error { return events.StoreRaw(ctx, js, names, events.MessageLimits{}, evs) }}
+		storeRaw: func(ctx context.Context, evs []events.Event) error {
+			return events.StoreRaw(ctx, js, names, events.MessageLimits{}, evs)
+		}}
 	o.streams.tokens = tokens.Enabled()
 	o.streams.keys = tokens.MACKeys(httpapi.ScopeEvaluate)
 	a.streams = newStreamHub(o.streams, log, m.registry, a.client.Load)

@@ -247,15 +247,19 @@ func (c *consumer) count(ctx context.Context, b *fetched) error {
 	return nil
 }
 
-// forward publishes the events of every message not handed back to the
-// analytics stream, in batch messages, and acknowledges those raw messages
-// once every forward is acknowledged; otherwise it hands them back. A
-// repeat is harmless: the batch ids derive from the event ids, and the
-// aggregator deduplicates by event id past JetStream's window.
+// forward publishes, for every raw message not handed back, its events to
+// the analytics stream, and acknowledges those raw messages once every
+// forward is acknowledged; otherwise it hands them back. Each raw message is
+// forwarded as its own batch (split only where it breaks the limits), so a
+// redelivered raw message is forwarded with the same message ids and
+// JetStream drops the repeat; past the window, the aggregator deduplicates
+// by event id. Events are forwarded as the bytes received where they can
+// be, re-encoded otherwise (an id was added).
 func (c *consumer) forward(ctx context.Context, b *fetched) error {
 	start := time.Now()
 	defer func() { c.metrics.natsLatency.Observe(time.Since(start).Seconds()) }()
 	packer := events.NewPacker(c.names.AnalyticsSubject, c.message.Fit(c.js.Conn()))
+	var out []events.Message
 	var scratch []byte
 	var sent [len(events.Types)]int
 	for i := range b.evs {
@@ -278,10 +282,13 @@ func (c *consumer) forward(ctx context.Context, b *fetched) error {
 		} else {
 			sent[0]++
 		}
+		if i == len(b.evs)-1 || b.owner[i+1] != b.owner[i] {
+			out = append(out, packer.Flush()...)
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := events.PublishAll(pctx, c.js, packer.Flush()); err != nil {
+	if err := events.PublishAll(pctx, c.js, out); err != nil {
 		for m, again := range b.retry {
 			if !again {
 				_ = b.msgs[m].Nak()

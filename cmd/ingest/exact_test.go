@@ -25,12 +25,10 @@ import (
 // workload's conversions, a minute later, stay in the same hour and day.
 func eventTime() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Hour) }
 
-// Ingest's batch size and worker count in the outage tests: at most
-// batch × workers events are between fetched and forwarded at once.
-const (
-	outageBatch   = 250
-	outageWorkers = 8
-)
+// Ingest's worker count in the outage tests. Whatever the fetch sizes, at
+// most maxAckPending raw messages (here one event each) are between fetched
+// and acknowledged at once.
+const outageWorkers = 2
 
 const forwardedMetric = "flagstream_ingest_events_forwarded_total"
 
@@ -200,7 +198,6 @@ func (p *pipeline) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 // dependency away, with most of the workload still to do.
 func startOutageIngest(t *testing.T, env map[string]string) *procs.Service {
 	t.Helper()
-	env["FLAGSTREAM_BATCH"] = fmt.Sprint(outageBatch)
 	env["FLAGSTREAM_WORKERS"] = fmt.Sprint(outageWorkers)
 	// What a NATS restart lost in flight comes back after the ack wait:
 	// 5 s rather than 30 keeps the test short.
@@ -220,9 +217,9 @@ func checkInFlight(t *testing.T, in *procs.Service, total int) {
 	t.Helper()
 	forwarded := in.Metric(t, forwardedMetric)
 	t.Logf("during the outage: %.0f of %d events forwarded", forwarded, total)
-	if forwarded+outageBatch*outageWorkers >= float64(total) {
+	if forwarded+maxAckPending >= float64(total) {
 		t.Fatalf("nothing was in flight: ingest had forwarded %.0f of %d events (at most %d more in its hands) when the dependency went away; raise the workload",
-			forwarded, total, outageBatch*outageWorkers)
+			forwarded, total, maxAckPending)
 	}
 }
 
@@ -232,7 +229,7 @@ func TestRedisOutage(t *testing.T) {
 	redisSrv := servers.PrivateRedis(t)
 	p := newPipeline(t, redisSrv.URL(), "")
 	day := eventTime()
-	w := newWorkload(16_000, day) // 20,000 events
+	w := newWorkload(48_000, day) // 60,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	in := startOutageIngest(t, p.env)
 	redisSrv.Stop()
@@ -260,7 +257,7 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := eventTime()
-	w := newWorkload(16_000, day) // 20,000 events
+	w := newWorkload(48_000, day) // 60,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	in := startOutageIngest(t, p.env)
 	natsSrv.Stop()
@@ -279,4 +276,57 @@ func TestNATSRestart(t *testing.T) {
 	p.drained(t, 2*time.Minute)
 	w.check(t, p.counters, day)
 	p.checkAnalytics(t, w)
+}
+
+// publishMessages publishes packed messages and waits for their acks.
+func publishMessages(t *testing.T, js jetstream.JetStream, msgs []events.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for start := 0; start < len(msgs); start += 256 {
+		if err := events.PublishAll(ctx, js, msgs[start:min(start+256, len(msgs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Batches as flagd and ingest's intake publish them, some of them partly
+// applied before: a previous ingest's Redis pipeline counted the events
+// 250..5,249, which cut across batch boundaries, and it forwarded the
+// first ten raw batches without acknowledging them (so they come back).
+// The counters are exact, and every event is on the analytics stream once:
+// the redelivered batches are forwarded under the same message ids, which
+// JetStream drops.
+func TestBatchesPartlyAppliedAndRedelivered(t *testing.T) {
+	p := newPipeline(t, "", "")
+	day := eventTime()
+	w := newWorkload(40_000, day) // 50,000 events
+	raw, err := events.Pack(p.names.RawSubject, events.MessageLimits{}, w.events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.counters.Apply(context.Background(), w.events[250:5250]); err != nil {
+		t.Fatal(err)
+	}
+	var forwarded []events.Message
+	for _, m := range raw[:10] {
+		evs, _, _, err := events.DecodeMessage(m.NATS().Header, m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := events.Pack(p.names.AnalyticsSubject, events.MessageLimits{}, evs)
+		forwarded = append(forwarded, again...)
+	}
+	publishMessages(t, p.js, forwarded)
+	publishMessages(t, p.js, raw)
+	if got := streams.StreamLastSeq(t, p.env["FLAGSTREAM_NATS_URL"], p.names.RawStream); got != uint64(len(raw)) {
+		t.Fatalf("raw stream holds %d messages, want the %d batches", got, len(raw))
+	}
+	in := startIngest(t, p.env)
+	p.drained(t, 3*time.Minute)
+	w.check(t, p.counters, day)
+	p.checkAnalytics(t, w)
+	if hits := in.Metric(t, "flagstream_ingest_dedup_hits_total"); hits != 5000 {
+		t.Errorf("%v dedup hits, want the 5,000 events applied before", hits)
+	}
 }

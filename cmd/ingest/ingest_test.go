@@ -31,7 +31,7 @@ func analyticsIDs(t *testing.T, natsURL, ns string) (map[string]int, map[string]
 // waitAnalytics polls until the analytics stream holds n messages.
 func waitAnalytics(t *testing.T, natsURL, ns string, n int, within time.Duration) {
 	t.Helper()
-	streams.WaitStream(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
+	streams.WaitStreamEvents(t, natsURL, events.NewNames(ns).AnalyticsStream, n, within)
 }
 
 // dedupWindow is JetStream's message-id window in the tests that resend:
@@ -128,12 +128,12 @@ func TestPostEvents(t *testing.T) {
 	raw := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
 	streams.WaitAcked(t, env["FLAGSTREAM_NATS_URL"], raw, events.RawConsumer, 30*time.Second)
 	hitsBefore := in.Metric(t, "flagstream_ingest_dedup_hits_total")
-	resent := resendPastWindow(t, env, func() []any {
+	resent := resendPastWindow(t, env, func() ([]any, int) {
 		again := in.Expect(t, 202, "POST", "/v1/events", batch)
 		if fmt.Sprint(again["ids"]) != fmt.Sprint(firstIDs) {
 			t.Errorf("resend got ids %v, first send %v", again["ids"], firstIDs)
 		}
-		return again["ids"].([]any)
+		return again["ids"].([]any), 2 // one batch message per event type
 	})
 	// Barrier: ingest has acknowledged every raw message, the copies included,
 	// so whatever they were going to change in Redis has changed.
@@ -153,24 +153,25 @@ func TestPostEvents(t *testing.T) {
 
 // resendPastWindow waits out JetStream's dedup window (dedupWindow, which
 // the streams of env must have), then calls send, which resends events and
-// returns their ids, until one resend put every one of them on the raw
-// stream (the server forgets ids on a timer, so an id may outlive the window
-// a little; an id it still knew would take no sequence number). It returns
-// how many events were resent.
-func resendPastWindow(t *testing.T, env map[string]string, send func() []any) int {
+// returns their ids and how many raw messages ingest packs them into, until
+// one resend put every one of those messages on the raw stream (the server
+// forgets ids on a timer, so an id may outlive the window a little; an id
+// it still knew would take no sequence number). It returns how many events
+// were resent.
+func resendPastWindow(t *testing.T, env map[string]string, send func() (ids []any, messages int)) int {
 	t.Helper()
 	natsURL, raw := env["FLAGSTREAM_NATS_URL"], events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		time.Sleep(dedupWindow + dedupWindow/2)
 		before := streams.StreamLastSeq(t, natsURL, raw)
-		ids := send()
+		ids, messages := send()
 		stored := streams.StreamLastSeq(t, natsURL, raw) - before
-		if stored == uint64(len(ids)) {
+		if stored == uint64(messages) {
 			return len(ids)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a resend of %d events stored %d on the raw stream: JetStream's window is not %v", len(ids), stored, dedupWindow)
+			t.Fatalf("a resend of %d events in %d messages stored %d on the raw stream: JetStream's window is not %v", len(ids), messages, stored, dedupWindow)
 		}
 	}
 }

@@ -414,7 +414,7 @@ func TestBrowserEventStreamAndExposures(t *testing.T) {
 		t.Errorf("the hook reported %v, want the variant flags the page showed, %v", reported, used)
 	}
 	raw := events.NewNames(env["FLAGSTREAM_NATS_NAMESPACE"]).RawStream
-	streams.WaitStream(t, env["FLAGSTREAM_NATS_URL"], raw, len(used), 10*time.Second)
+	streams.WaitStreamEvents(t, env["FLAGSTREAM_NATS_URL"], raw, len(used), 10*time.Second)
 	flagd.WaitMetric(t, "flagstream_flagd_exposures_buffered", 10*time.Second, func(v float64) bool { return v == 0 })
 	got, seen := streams.StreamEvents(t, env["FLAGSTREAM_NATS_URL"], raw)
 	exposed := map[string]int{}

@@ -129,7 +129,7 @@ func TestParseHelp(t *testing.T) {
 		"env FLAGSTREAM_HTTP_ADDR, default 127.0.0.1:8081",
 		`env FLAGSTREAM_TOKENS_FILE, default ""`,
 		"env FLAGSTREAM_LOG_LEVEL, default info",
-		"env FLAGSTREAM_REDIS_PREFIX", "env FLAGSTREAM_NATS_NAMESPACE", "env FLAGSTREAM_STREAM_MAX_EVENTS, default 0",
+		"env FLAGSTREAM_REDIS_PREFIX", "env FLAGSTREAM_NATS_NAMESPACE", "env FLAGSTREAM_STREAM_MAX_MESSAGES, default 0",
 		"--batch int", "events per batch", "env FLAGSTREAM_BATCH, default 500",
 		"--exposures[=true|false]", "env FLAGSTREAM_EXPOSURES, default true",
 	} {

@@ -5,7 +5,6 @@ package streams
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -16,27 +15,63 @@ import (
 	"github.com/flagstream/flagstream/pkg/events"
 )
 
-// StreamEvents reads every message of a stream as events, keyed by id, and
-// counts how many messages carried each id. It fails the test on a message
-// that is not an event or whose Nats-Msg-Id differs from its id. A stream
-// that does not exist reads as empty.
+// StreamEvents reads every event of a stream, keyed by id, and counts how
+// many times each id was carried. Messages are batches (events.Packer) or
+// single events from other publishers; it fails the test on a message that
+// does not read as events, or whose Nats-Msg-Id is not the one its events
+// give it. A stream that does not exist reads as empty.
 func StreamEvents(t testing.TB, natsURL, stream string) (map[string]events.Event, map[string]int) {
+	t.Helper()
+	got, seen := map[string]events.Event{}, map[string]int{}
+	eachMessage(t, natsURL, stream, func(m jetstream.Msg) {
+		evs := messageEvents(t, stream, m)
+		for _, e := range evs {
+			got[e.ID] = e
+			seen[e.ID]++
+		}
+	})
+	return got, seen
+}
+
+// messageEvents decodes one message and checks its id.
+func messageEvents(t testing.TB, stream string, m jetstream.Msg) []events.Event {
+	t.Helper()
+	evs, _, bad, err := events.DecodeMessage(m.Headers(), m.Data())
+	if err != nil || len(bad) > 0 || len(evs) == 0 {
+		t.Fatalf("%s: message %.200s is not events: %v %v", stream, m.Data(), err, bad)
+	}
+	want := evs[0].ID
+	if m.Headers().Get(events.HeaderFormat) != "" {
+		subject := func(events.Type) string { return m.Subject() }
+		msgs, err := events.Pack(subject, events.MessageLimits{Events: len(evs), Bytes: len(m.Data()) + 1}, evs)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("%s: repacking %d events: %v (%d messages)", stream, len(evs), err, len(msgs))
+		}
+		want = msgs[0].ID
+	}
+	if id := m.Headers().Get(nats.MsgIdHdr); id != want {
+		t.Fatalf("%s: message id %q, want %q from its events", stream, id, want)
+	}
+	return evs
+}
+
+// eachMessage calls fn with every message a stream holds, in order.
+func eachMessage(t testing.TB, natsURL, stream string, fn func(jetstream.Msg)) {
 	t.Helper()
 	js, done := jetStream(t, natsURL)
 	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	got, seen := map[string]events.Event{}, map[string]int{}
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return got, seen
+		return
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.State.Msgs == 0 {
-		return got, seen
+		return
 	}
 	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
@@ -50,45 +85,30 @@ func StreamEvents(t testing.TB, natsURL, stream string) (map[string]events.Event
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			var e events.Event
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				t.Fatalf("%s: message %s is not an event: %v", stream, m.Data(), err)
-			}
-			if id := m.Headers().Get("Nats-Msg-Id"); id != e.ID {
-				t.Fatalf("%s: message id %q for event %q", stream, id, e.ID)
-			}
-			got[e.ID] = e
-			seen[e.ID]++
+			fn(m)
 		}
 		if n == 0 {
 			t.Fatalf("%s: read %d of %d messages: %v", stream, read, info.State.Msgs, batch.Error())
 		}
 		read += uint64(n)
 	}
-	return got, seen
 }
 
-// WaitStream polls until a stream holds at least n messages.
-func WaitStream(t testing.TB, natsURL, stream string, n int, within time.Duration) {
+// WaitStreamEvents polls until a stream holds at least n events (in any
+// number of messages).
+func WaitStreamEvents(t testing.TB, natsURL, stream string, n int, within time.Duration) {
 	t.Helper()
-	js, done := jetStream(t, natsURL)
-	defer done()
 	deadline := time.Now().Add(within)
-	var have uint64
+	have := 0
 	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if s, err := js.Stream(ctx, stream); err == nil {
-			if info, err := s.Info(ctx); err == nil {
-				have = info.State.Msgs
-			}
-		}
-		cancel()
-		if have >= uint64(n) {
+		have = 0
+		eachMessage(t, natsURL, stream, func(m jetstream.Msg) { have += len(messageEvents(t, stream, m)) })
+		if have >= n {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s holds %d messages after %v, want %d", stream, have, within, n)
+	t.Fatalf("%s holds %d events after %v, want %d", stream, have, within, n)
 }
 
 // WaitAcked waits until a stream's durable consumer has acknowledged every

@@ -20,15 +20,16 @@ func main() {
 	natsURL := flag.String("nats-url", "nats://127.0.0.1:14222", "NATS URL")
 	ns := flag.String("ns", "BENCH_", "namespace of the streams")
 	n := flag.Int("n", 100_000, "events to publish (4 exposures to 1 conversion)")
+	batch := flag.Int("batch", events.DefaultMessageEvents, "events per stream message, as flagd packs them (1: one event a message, as a publisher that does not batch)")
 	del := flag.Bool("delete", false, "delete the namespace's streams and exit")
 	flag.Parse()
-	if err := load(*natsURL, *ns, *n, *del); err != nil {
+	if err := load(*natsURL, *ns, *n, *batch, *del); err != nil {
 		fmt.Fprintln(os.Stderr, "rawload:", err)
 		os.Exit(1)
 	}
 }
 
-func load(natsURL, ns string, n int, del bool) error {
+func load(natsURL, ns string, n, batch int, del bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	nc, err := nats.Connect(natsURL)
@@ -53,7 +54,16 @@ func load(natsURL, ns string, n int, del bool) error {
 	now := time.Now().UTC()
 	variants := []string{"control", "a", "b"}
 	start := time.Now()
+	packer := events.NewPacker(names.RawSubject, events.MessageLimits{Events: batch}.Fit(nc))
 	var buf []byte
+	publish := func() error {
+		for _, m := range packer.Flush() {
+			if _, err := js.PublishMsgAsync(m.NATS()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for i := range n {
 		u := i / 5 * 4
 		var e events.Event
@@ -65,10 +75,17 @@ func load(natsURL, ns string, n int, del bool) error {
 			e = events.Event{ID: fmt.Sprintf("x%09d", i), Type: events.TypeConversion, Experiment: "bench_exp",
 				UserID: fmt.Sprintf("user_%d", u), ConversionType: "purchase", Value: &v, TS: now}
 		}
-		buf, _ = e.AppendJSON(buf[:0])
-		if _, err := js.PublishAsync(names.RawSubject(e.Type), append([]byte(nil), buf...), jetstream.WithMsgID(e.ID)); err != nil {
+		if buf, err = packer.AddEvent(&e, buf); err != nil {
 			return err
 		}
+		if i%(50*batch) == 50*batch-1 {
+			if err := publish(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := publish(); err != nil {
+		return err
 	}
 	select {
 	case <-js.PublishAsyncComplete():
