@@ -196,7 +196,7 @@ func ServiceEnv(t testing.TB) map[string]string {
 		"FLAGSTREAM_HTTP_ADDR":      "127.0.0.1:0",
 		// Room for a test's backlog, and no more: a test that fills a
 		// stream sets its own.
-		"FLAGSTREAM_STREAM_MAX_EVENTS": "200000",
+		"FLAGSTREAM_STREAM_MAX_MESSAGES": "200000",
 	}
 }
 
