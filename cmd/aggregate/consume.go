@@ -149,29 +149,14 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *conne
 // take decodes a message into the batch, or terminates it if no aggregate
 // could ever read it.
 func (c *consumer) take(p *pending, m jetstream.Msg) {
-	if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
+	got, ok := events.ReadConsumed(m, c.log, c.metrics.invalid.Inc)
+	if got.Redelivered {
 		c.metrics.redeliveries.Inc()
 	}
-	evs, _, bad, err := events.DecodeMessage(m.Headers(), m.Data())
-	if errors.Is(err, events.ErrFormatVersion) {
-		c.log.Error().Err(err).Str("subject", m.Subject()).Msg("analytics message in a newer format handed back: upgrade this aggregator")
-		_ = m.NakWithDelay(time.Minute)
+	if !ok {
 		return
 	}
-	if err != nil {
-		c.metrics.invalid.Inc()
-		c.log.Error().Err(err).Str("subject", m.Subject()).Msg("unreadable analytics message dropped")
-		_ = m.Term()
-		return
-	}
-	for _, fe := range bad {
-		c.metrics.invalid.Inc()
-		c.log.Error().Err(fe).Str("subject", m.Subject()).Msg("unreadable analytics event dropped")
-	}
-	if len(evs) == 0 {
-		_ = m.Term()
-		return
-	}
+	evs := got.Events
 	p.msgs = append(p.msgs, m)
 	first := len(p.events)
 	p.events = append(p.events, evs...)

@@ -163,35 +163,21 @@ type fetched struct {
 // format is handed back for a newer ingest, never dropped.
 func (c *consumer) decode(msgs []jetstream.Msg) *fetched {
 	b := &fetched{msgs: make([]jetstream.Msg, 0, len(msgs))}
+	invalid := c.metrics.invalid.WithLabelValues("raw_message").Inc
 	for _, m := range msgs {
-		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
-			c.metrics.redeliveries.Inc()
-		}
 		// Raw events were validated where they entered; the time window is
 		// not checked again, so a backlog drained late still reaches the
 		// report (the live counters take it only within their window). A
 		// publisher not ours may send events without ids: each gets the id
 		// from its content, the one the aggregator would give it.
-		evs, lines, bad, err := events.DecodeMessage(m.Headers(), m.Data())
-		if errors.Is(err, events.ErrFormatVersion) {
-			c.log.Error().Err(err).Str("subject", m.Subject()).Msg("raw message in a newer format handed back: upgrade this ingest")
-			_ = m.NakWithDelay(time.Minute)
+		got, ok := events.ReadConsumed(m, c.log, invalid)
+		if got.Redelivered {
+			c.metrics.redeliveries.Inc()
+		}
+		if !ok {
 			continue
 		}
-		if err != nil {
-			c.metrics.invalid.WithLabelValues("raw_message").Inc()
-			c.log.Error().Err(err).Str("subject", m.Subject()).Msg("unreadable raw message dropped")
-			_ = m.Term()
-			continue
-		}
-		for _, fe := range bad {
-			c.metrics.invalid.WithLabelValues("raw_message").Inc()
-			c.log.Error().Err(fe).Str("subject", m.Subject()).Msg("unreadable raw event dropped")
-		}
-		if len(evs) == 0 {
-			_ = m.Term()
-			continue
-		}
+		evs, lines := got.Events, got.Lines
 		for range evs {
 			b.owner = append(b.owner, len(b.msgs))
 		}

@@ -38,49 +38,65 @@ if redis.call('EXISTS', base .. 'archived') == 1 then
   for i = 7, #ARGV, 8 do out[#out+1] = 4 end
   return out
 end
-local expireAt = {}
+-- Counts and HyperLogLog elements are gathered per key and written once at
+-- the end (HINCRBY by the total, one variadic PFADD): per event, only the
+-- marker, the assignment and the value sum are written on the spot.
+local expireAt, incr, hll, types = {}, {}, {}, {}
 local function expire(key, at)
   local t = tonumber(at)
   if not expireAt[key] or expireAt[key] < t then expireAt[key] = t end
 end
+local function count(key, field, cexp)
+  local h = incr[key]
+  if not h then h = {} incr[key] = h expire(key, cexp) end
+  h[field] = (h[field] or 0) + 1
+end
+local function add(key, user, cexp)
+  local l = hll[key]
+  if not l then l = {} hll[key] = l expire(key, cexp) end
+  l[#l+1] = user
+end
+local seenKeys = {}
+local function seenKey(day, mexp)
+  local k = seenKeys[day]
+  if not k then k = base .. 'seen:' .. day seenKeys[day] = k end
+  expire(k, mexp)
+  return k
+end
 local function convert(marker, ctype, user, day, value, variant, mexp, cexp)
-  local seen = base .. 'seen:' .. day
-  expire(seen, mexp)
-  if redis.call('SADD', seen, marker) == 0 then
+  if redis.call('SADD', seenKey(day, mexp), marker) == 0 then
     return 0
   end
-  local k1, k2, k3 = base .. 'conversions:' .. ctype .. ':' .. day, base .. 'value:' .. ctype .. ':' .. day, base .. 'converters:' .. ctype .. ':' .. variant .. ':' .. day
-  redis.call('HINCRBY', k1, variant, 1)
+  count(base .. 'conversions:' .. ctype .. ':' .. day, variant, cexp)
+  local k2 = base .. 'value:' .. ctype .. ':' .. day
   redis.call('HINCRBYFLOAT', k2, variant, value)
-  redis.call('PFADD', k3, user)
-  expire(k1, cexp) expire(k2, cexp) expire(k3, cexp)
-  redis.call('SADD', base .. 'conversion_types', ctype)
-  redis.call('EXPIRE', base .. 'conversion_types', typesTTL)
+  expire(k2, cexp)
+  add(base .. 'converters:' .. ctype .. ':' .. variant .. ':' .. day, user, cexp)
+  types[ctype] = true
   return 1
 end
+-- Held conversions are rare: only when the experiment has any does an
+-- exposure look for its user's.
+local pendingUsers = base .. 'pending_users'
+local anyHeld = redis.call('EXISTS', pendingUsers) == 1
 local assigned = false
 for i = 7, #ARGV, 8 do
   local kind, marker, name, user, day, value, mexp, cexp = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7]
   if kind == 'E' then
-    local seen = base .. 'seen:' .. day
-    expire(seen, mexp)
-    if redis.call('SADD', seen, marker) == 1 then
-      local k1, k2 = base .. 'exposures:' .. day, base .. 'users:' .. name .. ':' .. day
-      redis.call('HINCRBY', k1, name, 1)
-      redis.call('PFADD', k2, user)
-      expire(k1, cexp) expire(k2, cexp)
+    if redis.call('SADD', seenKey(day, mexp), marker) == 1 then
+      count(base .. 'exposures:' .. day, name, cexp)
+      add(base .. 'users:' .. name .. ':' .. day, user, cexp)
       redis.call('HSET', assignments, user, name)
       assigned = true
-      local pk = base .. 'pending:' .. user
-      local held = redis.call('LRANGE', pk, 0, -1)
-      if #held > 0 then
-        for _, p in ipairs(held) do
+      if anyHeld and redis.call('ZSCORE', pendingUsers, user) then
+        local pk = base .. 'pending:' .. user
+        for _, p in ipairs(redis.call('LRANGE', pk, 0, -1)) do
           local f = {}
           for part in string.gmatch(p, '[^\t]+') do f[#f+1] = part end
           convert(f[1], f[2], user, f[3], f[4], name, f[5], f[6])
         end
         redis.call('DEL', pk)
-        redis.call('ZREM', base .. 'pending_users', user)
+        redis.call('ZREM', pendingUsers, user)
       end
       out[#out+1] = 1
     else
@@ -96,11 +112,31 @@ for i = 7, #ARGV, 8 do
       local pk = base .. 'pending:' .. user
       redis.call('RPUSH', pk, marker .. '\t' .. name .. '\t' .. day .. '\t' .. value .. '\t' .. mexp .. '\t' .. cexp)
       redis.call('EXPIRE', pk, heldTTL)
-      redis.call('ZADD', base .. 'pending_users', 'NX', now + pendingMs, user)
-      redis.call('EXPIRE', base .. 'pending_users', heldTTL)
+      redis.call('ZADD', pendingUsers, 'NX', now + pendingMs, user)
+      redis.call('EXPIRE', pendingUsers, heldTTL)
+      anyHeld = true
       out[#out+1] = 3
     end
   end
+end
+for key, fields in pairs(incr) do
+  for field, n in pairs(fields) do
+    redis.call('HINCRBY', key, field, n)
+  end
+end
+for key, users in pairs(hll) do
+  for j = 1, #users, 4000 do
+    redis.call('PFADD', key, unpack(users, j, math.min(j + 3999, #users)))
+  end
+end
+local typesKey = base .. 'conversion_types'
+local anyType = false
+for ctype in pairs(types) do
+  redis.call('SADD', typesKey, ctype)
+  anyType = true
+end
+if anyType then
+  redis.call('EXPIRE', typesKey, typesTTL)
 end
 if assigned then
   redis.call('EXPIRE', assignments, userTTL)
