@@ -116,7 +116,8 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *conne
 				break
 			}
 		}
-		batch, err := cons.FetchBytes(events.FetchSize(c.js.Conn(), 300*(c.batch-len(p.events))), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
+		want := c.batch - len(p.events)
+		batch, err := cons.Fetch(min(want, 5000), jetstream.FetchMaxBytes(events.FetchSize(c.js.Conn(), 300*want)), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
 		if err != nil {
 			c.fail(ctx, "nats", err, b)
 			continue

@@ -50,6 +50,12 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 	return cfg
 }
 
+// fetchMessages bounds a worker's fetch in messages (--fetch-bytes bounds
+// it in bytes): room for a batch of single-event messages from publishers
+// that do not batch, and not so many that the workers' forwards outgrow the
+// forwarding context's pending-ack cap (4,096).
+const fetchMessages = 500
+
 // maxAckPending bounds the raw messages fetched and not yet acknowledged,
 // across workers and instances: room for every worker's fetch of
 // single-event messages from publishers that do not batch.
@@ -83,7 +89,7 @@ func (c *consumer) run(ctx context.Context) error {
 func (c *consumer) work(ctx context.Context, cons jetstream.Consumer) {
 	var backoff connect.Backoff
 	for ctx.Err() == nil {
-		batch, err := cons.FetchBytes(events.FetchSize(c.js.Conn(), c.fetch), jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.Fetch(fetchMessages, jetstream.FetchMaxBytes(events.FetchSize(c.js.Conn(), c.fetch)), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			c.fail(ctx, "nats", err, &backoff)
 			continue

@@ -25,9 +25,9 @@ import (
 // workload's conversions, a minute later, stay in the same hour and day.
 func eventTime() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Hour) }
 
-// Ingest's worker count in the outage tests. Whatever the fetch sizes, at
-// most maxAckPending raw messages (here one event each) are between fetched
-// and acknowledged at once.
+// Ingest's worker count in the outage tests: at most outageWorkers ×
+// fetchMessages raw messages (here one event each) are between fetched and
+// acknowledged at once.
 const outageWorkers = 2
 
 const forwardedMetric = "flagstream_ingest_events_forwarded_total"
@@ -217,9 +217,9 @@ func checkInFlight(t *testing.T, in *procs.Service, total int) {
 	t.Helper()
 	forwarded := in.Metric(t, forwardedMetric)
 	t.Logf("during the outage: %.0f of %d events forwarded", forwarded, total)
-	if forwarded+maxAckPending >= float64(total) {
+	if inHand := outageWorkers * fetchMessages; forwarded+float64(inHand) >= float64(total) {
 		t.Fatalf("nothing was in flight: ingest had forwarded %.0f of %d events (at most %d more in its hands) when the dependency went away; raise the workload",
-			forwarded, total, maxAckPending)
+			forwarded, total, inHand)
 	}
 }
 
@@ -229,7 +229,7 @@ func TestRedisOutage(t *testing.T) {
 	redisSrv := servers.PrivateRedis(t)
 	p := newPipeline(t, redisSrv.URL(), "")
 	day := eventTime()
-	w := newWorkload(48_000, day) // 60,000 events
+	w := newWorkload(16_000, day) // 20,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	in := startOutageIngest(t, p.env)
 	redisSrv.Stop()
@@ -257,7 +257,7 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := eventTime()
-	w := newWorkload(48_000, day) // 60,000 events
+	w := newWorkload(16_000, day) // 20,000 events
 	publishRaw(t, p.js, p.names, w.events, true)
 	in := startOutageIngest(t, p.env)
 	natsSrv.Stop()
