@@ -53,8 +53,8 @@ func (c *consumer) config() jetstream.ConsumerConfig {
 // fetchMessages bounds a worker's fetch in messages (--fetch-bytes bounds
 // it in bytes): room for a batch of single-event messages from publishers
 // that do not batch, and not so many that the workers' forwards outgrow the
-// forwarding context's pending-ack cap (4,096).
-const fetchMessages = 500
+// forwarding context's pending-ack cap (4,096) with the default 4 workers.
+const fetchMessages = 1000
 
 // maxAckPending bounds the raw messages fetched and not yet acknowledged,
 // across workers and instances: room for every worker's fetch of

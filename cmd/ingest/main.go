@@ -50,8 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	var o options
 	cfg, err := config.Parse("ingest", args, getenv, func(fs *flag.FlagSet) {
-		fs.IntVar(&o.fetch, "fetch-bytes", 2<<20, "bytes of raw messages a worker fetches and counts at once (about 7,000 events of 300 bytes; never less than the server's max_payload)")
-		fs.IntVar(&o.workers, "workers", 8, "batches in flight at once (overlapping Redis and NATS round trips)")
+		fs.IntVar(&o.fetch, "fetch-bytes", 1<<20, "bytes of raw messages a worker fetches and counts at once (about 3,500 events of 300 bytes; never less than the server's max_payload plus 64 KiB)")
+		fs.IntVar(&o.workers, "workers", 4, "fetches in flight at once (overlapping Redis and NATS round trips; each holds up to --fetch-bytes)")
 		liveFlags(fs, &o.live)
 		fs.DurationVar(&o.maxPast, "max-event-age", 7*24*time.Hour, "oldest ts accepted over HTTP")
 		fs.DurationVar(&o.maxFuture, "max-event-future", 10*time.Minute, "newest ts accepted over HTTP (clock skew)")
