@@ -70,7 +70,7 @@ test: ## start the services and run every test with -race; fails if any test ski
 test-unit: ## the tests that need no services (integration tests skip)
 	$(GO) test -race -count=1 ./...
 
-bench: ## start the services, run every Go benchmark, the wrk HTTP benchmark, ingest's and the event streams' (10,000 SSE streams, one change), print tables (raw output in .run/bench*)
+bench: ## start the services, run every Go benchmark, the wrk HTTP benchmark, ingest's backlog drain, the whole pipeline over HTTP, the event streams (10,000 SSE streams, one change); print tables (raw output in .run/bench*)
 	@mkdir -p $(RUN)
 	@eval "$$($(SERVICES) up)"; \
 	export FLAGSTREAM_TEST_REDIS_URL=$$FLAGSTREAM_REDIS_URL \
@@ -81,4 +81,5 @@ bench: ## start the services, run every Go benchmark, the wrk HTTP benchmark, in
 	awk -f scripts/benchtable.awk $(RUN)/bench.txt; \
 	scripts/bench-http.sh; \
 	scripts/bench-ingest.sh; \
+	scripts/bench-pipeline.sh; \
 	scripts/bench-sse.sh

@@ -122,7 +122,7 @@ func TestStrayArgumentsRefused(t *testing.T) {
 		{"flagd", []string{"--log-level", "debug", "typo"}, `unexpected argument "typo"`},
 		{"flagd", []string{"healthcheck", "typo"}, `unexpected argument "typo"`},
 		{"ingest", []string{"typo"}, `unexpected argument "typo"`},
-		{"ingest", []string{"--batch", "10", "typo"}, `unexpected argument "typo"`},
+		{"ingest", []string{"--workers", "2", "typo"}, `unexpected argument "typo"`},
 		{"aggregate", []string{"typo"}, `unexpected argument "typo"`},
 		{"aggregate", []string{"serve", "typo"}, `unexpected argument "typo"`},
 		{"aggregate", []string{"migrate", "typo"}, `unexpected argument "typo"`},
