@@ -21,7 +21,7 @@ var meanFields = []string{"abs_lift", "abs_ci", "rel_lift", "rel_ci", "t", "df",
 func compareMeans(a, b *arm, cfg *config, sc scope) MeanTest {
 	var r MeanTest
 	if reason, code := unusable(a, b); reason != "" {
-		sc.null(code, reason, meanFields...)
+		sc.nullAgain(code, reason, meanFields...)
 		return r
 	}
 	d := b.mean - a.mean
@@ -33,7 +33,7 @@ func compareMeans(a, b *arm, cfg *config, sc scope) MeanTest {
 		r.RelLift = sc.num(d/math.Abs(a.mean), "rel_lift")
 	}
 	if a.n < 2 || b.n < 2 {
-		sc.null(CodeTooFewUsers, "an arm has a single user, so its sample variance (n − 1) is undefined",
+		sc.nullAgain(CodeTooFewUsers, "an arm has a single user, so its sample variance (n − 1) is undefined",
 			"abs_ci", "rel_ci", "t", "df", "p_value", "p_value_holm", "significant", "chance_to_beat_control",
 			"expected_loss", "expected_loss_keep_control", "sequential_p_value", "sequential_ci",
 			"mde_rel", "mde_abs", "users_per_arm_10pct")

@@ -21,7 +21,7 @@ var rateFields = []string{"abs_lift", "abs_ci", "rel_lift", "rel_ci", "z", "p_va
 func compareRates(a, b *arm, cfg *config, sc scope) RateTest {
 	var r RateTest
 	if reason, code := unusable(a, b); reason != "" {
-		sc.null(code, reason, rateFields...)
+		sc.nullAgain(code, reason, rateFields...)
 		return r
 	}
 	d := b.p - a.p

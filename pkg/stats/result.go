@@ -187,6 +187,20 @@ func (s scope) null(code, message string, fields ...string) {
 	s.w.add(code, s.variant, message, full...)
 }
 
+// nullAgain records fields left undefined by a condition already reported
+// for this variant under code (its counts invalid, no users, a single
+// user): they join that warning rather than repeat it in other words.
+// Without one, it records a new warning as null does.
+func (s scope) nullAgain(code, message string, fields ...string) {
+	for i := range s.w.list {
+		if x := &s.w.list[i]; x.Code == code && x.Variant == s.variant {
+			message = x.Message
+			break
+		}
+	}
+	s.null(code, message, fields...)
+}
+
 // num returns x as a Number, recording an overflow if it is not finite.
 func (s scope) num(x float64, field string) Number {
 	n := Num(x)
