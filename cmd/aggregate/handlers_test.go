@@ -28,6 +28,7 @@ import (
 
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/httpapi/httpapitest"
 	"github.com/flagstream/flagstream/internal/report"
 	"github.com/flagstream/flagstream/pkg/stats"
 )
@@ -136,40 +137,6 @@ func (h *aggregateHandler) do(method, path, token, body string, headers ...strin
 	return w
 }
 
-// decodeAnswer checks the status and the JSON content type, and decodes the
-// body into T, refusing fields T does not have: the shape is the contract.
-func decodeAnswer[T any](t *testing.T, w *httptest.ResponseRecorder, status int) T {
-	t.Helper()
-	var v T
-	if w.Code != status {
-		t.Fatalf("status %d, want %d; body %s", w.Code, status, w.Body)
-	}
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q, want application/json; body %s", ct, w.Body)
-	}
-	dec := json.NewDecoder(bytes.NewReader(w.Body.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-	return v
-}
-
-// checkError checks an answer in the error shape of DESIGN.md.
-func checkError(t *testing.T, w *httptest.ResponseRecorder, status int, code string, messageHas ...string) httpapi.ErrorBody {
-	t.Helper()
-	e := decodeAnswer[httpapi.ErrorBody](t, w, status)
-	if e.Error != code {
-		t.Errorf("error %q, want %q (message %q)", e.Error, code, e.Message)
-	}
-	for _, part := range messageHas {
-		if !strings.Contains(e.Message, part) {
-			t.Errorf("message %q does not name %q", e.Message, part)
-		}
-	}
-	return e
-}
-
 func TestAggregateRouting(t *testing.T) {
 	h := newAggregateHandler(t, pricingStore())
 	for _, c := range []struct {
@@ -226,7 +193,7 @@ func TestAggregateAuth(t *testing.T) {
 			{handlerIngestToken, http.StatusForbidden, "forbidden"},
 		} {
 			w := h.do(r.method, r.path, c.token, r.body)
-			checkError(t, w, c.status, c.code)
+			httpapitest.CheckError(t, w, c.status, c.code)
 			challenge := w.Header().Get("WWW-Authenticate")
 			if (c.status == http.StatusUnauthorized) != (challenge != "") {
 				t.Errorf("%s %s: WWW-Authenticate %q on a %d", r.method, r.path, challenge, c.status)
@@ -275,7 +242,7 @@ func TestReportParametersRefused(t *testing.T) {
 			h := newAggregateHandler(t, pricingStore())
 			for _, route := range []string{"report", "report.csv", "daily"} {
 				w := h.do("GET", "/v1/experiments/pricing/"+route+"?"+c.query, handlerReadToken, "")
-				e := checkError(t, w, http.StatusBadRequest, "invalid")
+				e := httpapitest.CheckError(t, w, http.StatusBadRequest, "invalid")
 				if !strings.Contains(e.Message, c.param+": ") {
 					t.Errorf("%s?%s: message %q does not name the parameter %q", route, c.query, e.Message, c.param)
 				}
@@ -288,20 +255,20 @@ func TestReportParametersRefused(t *testing.T) {
 
 	// An invalid experiment key is refused the same way.
 	h := newAggregateHandler(t, pricingStore())
-	checkError(t, h.do("GET", "/v1/experiments/"+url.PathEscape("x' OR 1=1 --")+"/report", handlerReadToken, ""),
+	httpapitest.CheckError(t, h.do("GET", "/v1/experiments/"+url.PathEscape("x' OR 1=1 --")+"/report", handlerReadToken, ""),
 		http.StatusBadRequest, "invalid", "experiment: ")
 
 	// What only the experiment can tell is refused once it is read, in
 	// the same shape: a control it has no variant of, weights of another
 	// number of variants.
 	for _, c := range []struct{ query, param string }{{"control=zzz", "control"}, {"weights=50,25,25", "weights"}} {
-		checkError(t, h.do("GET", "/v1/experiments/pricing/report?"+c.query, handlerReadToken, ""), http.StatusBadRequest, "invalid", c.param)
+		httpapitest.CheckError(t, h.do("GET", "/v1/experiments/pricing/report?"+c.query, handlerReadToken, ""), http.StatusBadRequest, "invalid", c.param)
 	}
 }
 
 func TestReportJSON(t *testing.T) {
 	h := newAggregateHandler(t, pricingStore())
-	rep := decodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report?metric=purchase&from=2026-03-01&to=2026-03-05&confidence=0.9", handlerReadToken, ""), http.StatusOK)
+	rep := httpapitest.DecodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report?metric=purchase&from=2026-03-01&to=2026-03-05&confidence=0.9", handlerReadToken, ""), http.StatusOK)
 	if rep.Experiment != "pricing" || rep.Metric != "purchase" || rep.From != "2026-03-01" || rep.To != "2026-03-05" ||
 		rep.Confidence != 0.9 || rep.Power != 0.8 || rep.Control != "control" {
 		t.Errorf("report %s %s %s..%s confidence %v power %v control %q, want pricing purchase 2026-03-01..2026-03-05 0.9 0.8 control",
@@ -315,7 +282,7 @@ func TestReportJSON(t *testing.T) {
 	// Defaults: the metric with most converters, from the first exposure to
 	// today (the handler's clock).
 	h.store.calls = nil
-	rep = decodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report", handlerReadToken, ""), http.StatusOK)
+	rep = httpapitest.DecodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report", handlerReadToken, ""), http.StatusOK)
 	if rep.Metric != "purchase" || rep.From != "2026-03-01" || rep.To != "2026-03-10" || rep.Confidence != 0.95 {
 		t.Errorf("default report %s %s..%s confidence %v, want purchase 2026-03-01..2026-03-10 0.95", rep.Metric, rep.From, rep.To, rep.Confidence)
 	}
@@ -324,7 +291,7 @@ func TestReportJSON(t *testing.T) {
 	}
 
 	// The JSON route answers JSON whatever the client accepts.
-	decodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report", handlerReadToken, "", "Accept", "text/csv"), http.StatusOK)
+	httpapitest.DecodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report", handlerReadToken, "", "Accept", "text/csv"), http.StatusOK)
 }
 
 // checkPricingVariants checks the figures of pricingStore's counts: control
@@ -347,7 +314,7 @@ func checkPricingVariants(t *testing.T, vs []stats.VariantResult) {
 func TestReportCSV(t *testing.T) {
 	h := newAggregateHandler(t, pricingStore())
 	query := "?metric=purchase&from=2026-03-01&to=2026-03-05"
-	rep := decodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report"+query, handlerReadToken, ""), http.StatusOK)
+	rep := httpapitest.DecodeAnswer[report.Report](t, h.do("GET", "/v1/experiments/pricing/report"+query, handlerReadToken, ""), http.StatusOK)
 	w := h.do("GET", "/v1/experiments/pricing/report.csv"+query, handlerReadToken, "")
 	if w.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
@@ -381,7 +348,7 @@ func TestReportCSV(t *testing.T) {
 // The daily series sums the store's per-day changes: day 2 holds both days.
 func TestDaily(t *testing.T) {
 	h := newAggregateHandler(t, pricingStore())
-	d := decodeAnswer[report.Daily](t, h.do("GET", "/v1/experiments/pricing/daily?from=2026-03-01&to=2026-03-02&power=0.9", handlerReadToken, ""), http.StatusOK)
+	d := httpapitest.DecodeAnswer[report.Daily](t, h.do("GET", "/v1/experiments/pricing/daily?from=2026-03-01&to=2026-03-02&power=0.9", handlerReadToken, ""), http.StatusOK)
 	if d.Experiment != "pricing" || d.Metric != "purchase" || d.From != "2026-03-01" || d.To != "2026-03-02" ||
 		d.Control != "control" || d.Confidence != 0.95 || d.Power != 0.9 || d.SequentialTuning == 0 {
 		t.Errorf("daily %+v, want pricing purchase 2026-03-01..2026-03-02, control, confidence 0.95, power 0.9", d)
@@ -404,14 +371,14 @@ func TestExperimentsList(t *testing.T) {
 	store.list = []chstore.Summary{store.summary, {Key: "checkout", Users: 10, Variants: []string{"a", "b"},
 		FirstDay: "2026-02-01", LastDay: "2026-02-02", Metrics: []chstore.Metric{}}}
 	h := newAggregateHandler(t, store)
-	got := decodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", handlerReadToken, ""), http.StatusOK)
+	got := httpapitest.DecodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", handlerReadToken, ""), http.StatusOK)
 	if !reflect.DeepEqual(got.Experiments, store.list) {
 		t.Errorf("experiments %+v, want %+v", got.Experiments, store.list)
 	}
 
 	// None yet: an empty list, not null.
 	store.list = nil
-	got = decodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", handlerReadToken, ""), http.StatusOK)
+	got = httpapitest.DecodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", handlerReadToken, ""), http.StatusOK)
 	if got.Experiments == nil || len(got.Experiments) != 0 {
 		t.Errorf("experiments %+v, want []", got.Experiments)
 	}
@@ -437,7 +404,7 @@ func TestStoreFailures(t *testing.T) {
 			h := newAggregateHandler(t, store)
 			for _, path := range []string{"/v1/experiments", "/v1/experiments/pricing/report", "/v1/experiments/pricing/report.csv", "/v1/experiments/pricing/daily"} {
 				w := h.do("GET", path, handlerReadToken, "")
-				e := checkError(t, w, c.status, c.code)
+				e := httpapitest.CheckError(t, w, c.status, c.code)
 				if strings.Contains(e.Message, "10.0.0.9") {
 					t.Errorf("GET %s: message %q names internals", path, e.Message)
 				}
@@ -450,7 +417,7 @@ func TestStoreFailures(t *testing.T) {
 
 	h := newAggregateHandler(t, pricingStore())
 	for _, route := range []string{"report", "report.csv", "daily"} {
-		checkError(t, h.do("GET", "/v1/experiments/nope/"+route, handlerReadToken, ""), http.StatusNotFound, "not_found", `"nope"`)
+		httpapitest.CheckError(t, h.do("GET", "/v1/experiments/nope/"+route, handlerReadToken, ""), http.StatusNotFound, "not_found", `"nope"`)
 	}
 }
 
@@ -461,7 +428,7 @@ func TestStats(t *testing.T) {
 	h := newAggregateHandler(t, pricingStore())
 	body := `{"confidence":0.9,"variants":[{"variant":"control","users":1000,"converters":100,"conversions":110,"value_sum":1100,"value_sumsq":20000},` +
 		`{"variant":"b","users":1000,"converters":130,"conversions":140,"value_sum":1500,"value_sumsq":30000}]}`
-	res := decodeAnswer[stats.Result](t, h.do("POST", "/v1/stats", handlerReadToken, body), http.StatusOK)
+	res := httpapitest.DecodeAnswer[stats.Result](t, h.do("POST", "/v1/stats", handlerReadToken, body), http.StatusOK)
 	if res.Confidence != 0.9 {
 		t.Errorf("confidence %v, want 0.9", res.Confidence)
 	}
@@ -488,7 +455,7 @@ func TestStats(t *testing.T) {
 		{"over the body limit", `{"variants":[` + strings.Repeat(" ", statsBodyLimit) + `]}`, http.StatusRequestEntityTooLarge, "too_large", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			checkError(t, h.do("POST", "/v1/stats", handlerReadToken, c.body), c.status, c.code, c.messageHas)
+			httpapitest.CheckError(t, h.do("POST", "/v1/stats", handlerReadToken, c.body), c.status, c.code, c.messageHas)
 		})
 	}
 }
@@ -550,6 +517,6 @@ func TestDashboardServed(t *testing.T) {
 		t.Errorf("HEAD / = %d with %d bytes, want 200 and no body", head.Code, head.Body.Len())
 	}
 	for _, path := range []string{"/assets/", "/assets/index.html", "/assets/app.js.map", "/assets/web/app.js"} {
-		checkError(t, h.do("GET", path, "", ""), http.StatusNotFound, "not_found")
+		httpapitest.CheckError(t, h.do("GET", path, "", ""), http.StatusNotFound, "not_found")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/httpapi/httpapitest"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
 )
@@ -357,21 +357,7 @@ func expect[T any](t *testing.T, h *harness, status int, method, path, body stri
 	if rec.Code != status {
 		t.Fatalf("%s %s %.80s = %d %s, want %d", method, path, body, rec.Code, rec.Body, status)
 	}
-	return decode[T](t, rec)
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q, want application/json (body %s)", ct, rec.Body)
-	}
-	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("answer %s does not decode into %T: %v", rec.Body, v, err)
-	}
-	return v
+	return httpapitest.Decode[T](t, rec)
 }
 
 // Answers the package has no type for, as the handlers write them.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/httpapi/httpapitest"
 	"github.com/flagstream/flagstream/pkg/events"
 	"github.com/flagstream/flagstream/pkg/flags"
 )
@@ -133,7 +134,7 @@ func TestHandlerAuth(t *testing.T) {
 		if tc.status < 400 {
 			continue
 		}
-		got := decode[httpapi.ErrorBody](t, rec)
+		got := httpapitest.Decode[httpapi.ErrorBody](t, rec)
 		want := map[int]string{401: "unauthorized", 403: "forbidden"}[tc.status]
 		if got.Error != want || got.Message == "" {
 			t.Errorf("%s %s with %v = %+v, want error %q with a message", tc.method, tc.path, tc.headers, got, want)
@@ -161,7 +162,7 @@ func TestHandlerAuth(t *testing.T) {
 			t.Errorf("POST %s with %v = %d %s, want %d", tc.path, tc.headers, rec.Code, rec.Body, tc.status)
 			continue
 		}
-		got := decode[ofrepError](t, rec)
+		got := httpapitest.Decode[ofrepError](t, rec)
 		if got.ErrorCode != "GENERAL" || got.Key != tc.key || got.ErrorDetails == "" {
 			t.Errorf("POST %s with %v = %+v, want GENERAL with key %q and details", tc.path, tc.headers, got, tc.key)
 		}
@@ -434,7 +435,7 @@ func TestHandlerFlagsNotLoaded(t *testing.T) {
 		{"/v1/exposures", `{"context":{"targetingKey":"u"},"flags":[{"key":"dark_mode"}]}`},
 	} {
 		rec := h.do(t, "POST", tc.path, tc.body)
-		got := decode[httpapi.ErrorBody](t, rec)
+		got := httpapitest.Decode[httpapi.ErrorBody](t, rec)
 		if rec.Code != 503 || got.Error != "unavailable" || rec.Header().Get("Retry-After") == "" {
 			t.Errorf("POST %s = %d %+v, Retry-After %q; want 503 unavailable with Retry-After", tc.path, rec.Code, got, rec.Header().Get("Retry-After"))
 		}
@@ -445,7 +446,7 @@ func TestHandlerFlagsNotLoaded(t *testing.T) {
 		{"GET", streamPath + "?ctx=e30", ""},
 	} {
 		rec := h.do(t, tc.method, tc.path, `{"context":{"targetingKey":"u"}}`)
-		got := decode[ofrepError](t, rec)
+		got := httpapitest.Decode[ofrepError](t, rec)
 		if rec.Code != 503 || got.ErrorCode != "GENERAL" || got.Key != tc.key || rec.Header().Get("Retry-After") == "" {
 			t.Errorf("%s %s = %d %+v; want 503 GENERAL with key %q and Retry-After", tc.method, tc.path, rec.Code, got, tc.key)
 		}
@@ -532,7 +533,7 @@ func TestHandlerAdmin(t *testing.T) {
 		{"DELETE", "/api/admin/flags/dark_mode", ""},
 	} {
 		rec := h.do(t, tc.method, tc.path, tc.body)
-		got := decode[httpapi.ErrorBody](t, rec)
+		got := httpapitest.Decode[httpapi.ErrorBody](t, rec)
 		if rec.Code != 503 || got.Error != "unavailable" || rec.Header().Get("Retry-After") == "" || strings.Contains(got.Message, "10.0.0.7") {
 			t.Errorf("%s %s with the store down = %d %+v; want 503 unavailable with Retry-After, the address not repeated", tc.method, tc.path, rec.Code, got)
 		}
@@ -698,7 +699,7 @@ func TestHandlerTrack(t *testing.T) {
 
 	h.setStoreErr(errors.New("nats: no responders available for request"))
 	rec := h.do(t, "POST", "/v1/track", `{"trackingEventName":"purchase","context":{"targetingKey":"u"}}`)
-	if got := decode[httpapi.ErrorBody](t, rec); rec.Code != 503 || got.Error != "unavailable" || rec.Header().Get("Retry-After") == "" {
+	if got := httpapitest.Decode[httpapi.ErrorBody](t, rec); rec.Code != 503 || got.Error != "unavailable" || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("track with the stream away = %d %+v, want 503 unavailable with Retry-After", rec.Code, got)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flagstream/flagstream/internal/httpapi"
+	"github.com/flagstream/flagstream/internal/httpapi/httpapitest"
 	"github.com/flagstream/flagstream/internal/live"
 	"github.com/flagstream/flagstream/pkg/events"
 )
@@ -128,41 +128,6 @@ func gatheredCounter(t *testing.T, reg *prometheus.Registry, name string) float6
 	return sum
 }
 
-// decodeAnswer checks the status and the JSON content type, and decodes the
-// body into T, refusing fields T does not have: the shape is the contract.
-func decodeAnswer[T any](t *testing.T, w *httptest.ResponseRecorder, status int) T {
-	t.Helper()
-	var v T
-	if w.Code != status {
-		t.Fatalf("status %d, want %d; body %s", w.Code, status, w.Body)
-	}
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q, want application/json; body %s", ct, w.Body)
-	}
-	dec := json.NewDecoder(w.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		t.Fatalf("decode %T: %v", v, err)
-	}
-	return v
-}
-
-// checkError checks an answer in the error shape of DESIGN.md.
-func checkError(t *testing.T, w *httptest.ResponseRecorder, status int, code string, messageHas ...string) httpapi.ErrorBody {
-	t.Helper()
-	body := w.Body.String()
-	e := decodeAnswer[httpapi.ErrorBody](t, w, status)
-	if e.Error != code {
-		t.Errorf("error %q, want %q (body %s)", e.Error, code, body)
-	}
-	for _, part := range messageHas {
-		if !strings.Contains(e.Message, part) {
-			t.Errorf("message %q does not name %q", e.Message, part)
-		}
-	}
-	return e
-}
-
 // exposure is one valid exposure event as a JSON line; id "" sends none.
 func exposure(id, user string, ts time.Time) string {
 	idField := ""
@@ -224,7 +189,7 @@ func TestIngestAuth(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s %s token %q", c.method, c.path, c.token), func(t *testing.T) {
 			w := h.do(c.method, c.path, c.token, "application/json", body)
-			checkError(t, w, c.status, c.code)
+			httpapitest.CheckError(t, w, c.status, c.code)
 			challenge := w.Header().Get("WWW-Authenticate")
 			if (c.status == http.StatusUnauthorized) != (challenge != "") {
 				t.Errorf("WWW-Authenticate %q on a %d", challenge, c.status)
@@ -255,7 +220,7 @@ func TestPostEventsArrayAndNDJSON(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newIngestHandler(t)
-			got := decodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, c.contentType, c.body), http.StatusAccepted)
+			got := httpapitest.DecodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, c.contentType, c.body), http.StatusAccepted)
 			if got.Accepted != 2 || len(got.Invalid) != 0 || got.Invalid == nil || got.Error != "" || got.Message != "" {
 				t.Errorf("answer %+v, want 2 accepted, an empty invalid list, no error", got)
 			}
@@ -306,7 +271,7 @@ func TestPostEventsInvalidListed(t *testing.T) {
 	batch := append([]string{exposure("ok-1", "alice", now)}, bad[:3]...)
 	batch = append(batch, exposure("ok-2", "bob", now))
 	batch = append(batch, bad[3:]...)
-	got := decodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/json", "["+strings.Join(batch, ",")+"]"), http.StatusAccepted)
+	got := httpapitest.DecodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/json", "["+strings.Join(batch, ",")+"]"), http.StatusAccepted)
 	if got.Accepted != 2 || !slices.Equal(got.IDs, []string{"ok-1", "ok-2"}) {
 		t.Errorf("accepted %d ids %q, want 2: ok-1, ok-2", got.Accepted, got.IDs)
 	}
@@ -319,7 +284,7 @@ func TestPostEventsInvalidListed(t *testing.T) {
 	}
 
 	h = newIngestHandler(t)
-	got = decodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/x-ndjson", strings.Join(bad, "\n")), http.StatusBadRequest)
+	got = httpapitest.DecodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/x-ndjson", strings.Join(bad, "\n")), http.StatusBadRequest)
 	if got.Accepted != 0 || got.IDs == nil || len(got.IDs) != 0 || got.Error != "" {
 		t.Errorf("answer %+v, want 0 accepted, an empty id list and no error code", got)
 	}
@@ -362,7 +327,7 @@ func TestPostEventsWholeBatchRefused(t *testing.T) {
 		{"too many events", strings.Repeat(line+"\n", maxBatch+1), http.StatusBadRequest, "invalid", fmt.Sprint(maxBatch)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			checkError(t, h.do("POST", "/v1/events", ingestToken, "application/json", c.body), c.status, c.code, c.messageHas)
+			httpapitest.CheckError(t, h.do("POST", "/v1/events", ingestToken, "application/json", c.body), c.status, c.code, c.messageHas)
 		})
 	}
 	if len(h.raw.batches) != 0 {
@@ -370,7 +335,7 @@ func TestPostEventsWholeBatchRefused(t *testing.T) {
 	}
 	// Exactly the limit is one event too many only by count, never by size.
 	w := h.do("POST", "/v1/events", ingestToken, "application/x-ndjson", strings.Repeat(line+"\n", maxBatch))
-	if got := decodeAnswer[postResponse](t, w, http.StatusAccepted); got.Accepted != maxBatch {
+	if got := httpapitest.DecodeAnswer[postResponse](t, w, http.StatusAccepted); got.Accepted != maxBatch {
 		t.Errorf("%d events accepted of a batch of exactly %d", got.Accepted, maxBatch)
 	}
 }
@@ -382,13 +347,13 @@ func TestPostEventsContentTypeNotChecked(t *testing.T) {
 	h := newIngestHandler(t)
 	body := "[" + exposure("typed-1", "alice", time.Now()) + "]"
 	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
-		got := decodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, ct, body), http.StatusAccepted)
+		got := httpapitest.DecodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, ct, body), http.StatusAccepted)
 		if got.Accepted != 1 || !slices.Equal(got.IDs, []string{"typed-1"}) {
 			t.Errorf("Content-Type %q: %+v, want the event accepted", ct, got)
 		}
 	}
 	for _, ct := range []string{"application/x-www-form-urlencoded", "application/json"} {
-		checkError(t, h.do("POST", "/v1/events", ingestToken, ct, "type=exposure&user_id=alice"), http.StatusBadRequest, "invalid", "starts with")
+		httpapitest.CheckError(t, h.do("POST", "/v1/events", ingestToken, ct, "type=exposure&user_id=alice"), http.StatusBadRequest, "invalid", "starts with")
 	}
 }
 
@@ -396,7 +361,7 @@ func TestPostEventsContentTypeNotChecked(t *testing.T) {
 // so 202 with zero accepted and empty lists, not a 400.
 func TestPostEventsEmptyArray(t *testing.T) {
 	h := newIngestHandler(t)
-	got := decodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/json", " [ ] "), http.StatusAccepted)
+	got := httpapitest.DecodeAnswer[postResponse](t, h.do("POST", "/v1/events", ingestToken, "application/json", " [ ] "), http.StatusAccepted)
 	if got.Accepted != 0 || got.IDs == nil || len(got.IDs) != 0 || got.Invalid == nil || len(got.Invalid) != 0 {
 		t.Errorf("answer %+v, want 0 accepted and empty (not null) lists", got)
 	}
@@ -426,7 +391,7 @@ func TestPostEventsStoreFails(t *testing.T) {
 			if got := w.Header().Get("Retry-After"); got != c.retryAfter {
 				t.Errorf("Retry-After %q, want %q", got, c.retryAfter)
 			}
-			got := decodeAnswer[postResponse](t, w, http.StatusServiceUnavailable)
+			got := httpapitest.DecodeAnswer[postResponse](t, w, http.StatusServiceUnavailable)
 			if got.Error != "unavailable" || got.Accepted != 0 || !strings.Contains(got.Message, c.messageHas) {
 				t.Errorf("answer %+v, want error unavailable, accepted 0, a message saying %q", got, c.messageHas)
 			}
@@ -461,7 +426,7 @@ func TestPostEventsStoreHasDeadline(t *testing.T) {
 	}), counters: h.live, metrics: h.metrics}
 	w := httptest.NewRecorder()
 	a.postEvents().ServeHTTP(w, httptest.NewRequest("POST", "/v1/events", strings.NewReader(exposure("", "alice", time.Now()))))
-	decodeAnswer[postResponse](t, w, http.StatusAccepted)
+	httpapitest.DecodeAnswer[postResponse](t, w, http.StatusAccepted)
 	if !ok || remaining > publishTimeout || remaining < publishTimeout-5*time.Second {
 		t.Errorf("store deadline in %v (set: %v), want about %v", remaining, ok, publishTimeout)
 	}
@@ -478,7 +443,7 @@ func TestLiveResults(t *testing.T) {
 			"purchase": {Count: 2, Value: 25, UniqueConverters: 2, ConversionRate: 22.22}}},
 		"b": {Exposures: 12, UniqueUsers: 12, Conversions: map[string]live.ConversionStats{}},
 	}
-	got := decodeAnswer[liveResponse](t, h.do("GET", "/v1/experiments/pricing/live?date=2026-03-01", readToken, "", ""), http.StatusOK)
+	got := httpapitest.DecodeAnswer[liveResponse](t, h.do("GET", "/v1/experiments/pricing/live?date=2026-03-01", readToken, "", ""), http.StatusOK)
 	if got.Experiment != "pricing" || got.Date != "2026-03-01" || got.Note == "" {
 		t.Errorf("answer %+v, want pricing on 2026-03-01 with a note", got)
 	}
@@ -491,7 +456,7 @@ func TestLiveResults(t *testing.T) {
 
 	// Without a date: today in UTC, read once the answer is built around it.
 	before := time.Now().UTC().Format(time.DateOnly)
-	got = decodeAnswer[liveResponse](t, h.do("GET", "/v1/experiments/pricing/live", readToken, "", ""), http.StatusOK)
+	got = httpapitest.DecodeAnswer[liveResponse](t, h.do("GET", "/v1/experiments/pricing/live", readToken, "", ""), http.StatusOK)
 	after := time.Now().UTC().Format(time.DateOnly)
 	if got.Date != before && got.Date != after {
 		t.Errorf("default date %q, want today UTC (%s)", got.Date, after)
@@ -509,7 +474,7 @@ func TestLiveResultsRefused(t *testing.T) {
 		{"/v1/experiments/pricing/live?date=2026-13-01", "date"},
 		{"/v1/experiments/pricing/live?date=yesterday", "date"},
 	} {
-		checkError(t, h.do("GET", c.path, readToken, "", ""), http.StatusBadRequest, "invalid", c.messageHas)
+		httpapitest.CheckError(t, h.do("GET", c.path, readToken, "", ""), http.StatusBadRequest, "invalid", c.messageHas)
 	}
 	if len(h.live.asked) != 0 {
 		t.Errorf("counters read for a refused request: %v", h.live.asked)
@@ -519,7 +484,7 @@ func TestLiveResultsRefused(t *testing.T) {
 	h.live.err = errors.New("dial tcp 10.0.0.7:6379: connection refused")
 	for _, path := range []string{"/v1/experiments/pricing/live", "/v1/experiments"} {
 		w := h.do("GET", path, readToken, "", "")
-		e := checkError(t, w, http.StatusServiceUnavailable, "unavailable")
+		e := httpapitest.CheckError(t, w, http.StatusServiceUnavailable, "unavailable")
 		if w.Header().Get("Retry-After") == "" || strings.Contains(e.Message, "10.0.0.7") {
 			t.Errorf("GET %s: Retry-After %q, message %q: want a Retry-After and no address", path, w.Header().Get("Retry-After"), e.Message)
 		}
@@ -529,7 +494,7 @@ func TestLiveResultsRefused(t *testing.T) {
 func TestLiveExperiments(t *testing.T) {
 	h := newIngestHandler(t)
 	h.live.names = []string{"checkout", "pricing"}
-	got := decodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", readToken, "", ""), http.StatusOK)
+	got := httpapitest.DecodeAnswer[experimentsResponse](t, h.do("GET", "/v1/experiments", readToken, "", ""), http.StatusOK)
 	if !slices.Equal(got.Experiments, h.live.names) {
 		t.Errorf("experiments %q, want %q", got.Experiments, h.live.names)
 	}
@@ -553,16 +518,16 @@ func TestPostEventsGzip(t *testing.T) {
 		h.ServeHTTP(w, r)
 		return w
 	}
-	if got := decodeAnswer[postResponse](t, send("gzip", zipped.Bytes()), http.StatusAccepted); got.Accepted != 3 {
+	if got := httpapitest.DecodeAnswer[postResponse](t, send("gzip", zipped.Bytes()), http.StatusAccepted); got.Accepted != 3 {
 		t.Errorf("gzip: %d accepted, want 3", got.Accepted)
 	}
-	checkError(t, send("br", []byte(body)), http.StatusUnsupportedMediaType, "unsupported_encoding", "br")
-	checkError(t, send("gzip", []byte(body)), http.StatusBadRequest, "invalid", "not gzip")
+	httpapitest.CheckError(t, send("br", []byte(body)), http.StatusUnsupportedMediaType, "unsupported_encoding", "br")
+	httpapitest.CheckError(t, send("gzip", []byte(body)), http.StatusBadRequest, "invalid", "not gzip")
 	var bomb bytes.Buffer
 	zw = gzip.NewWriter(&bomb)
 	_, _ = zw.Write(bytes.Repeat([]byte(" "), eventsBodyLimit+1))
 	_ = zw.Close()
-	checkError(t, send("gzip", bomb.Bytes()), http.StatusRequestEntityTooLarge, "too_large")
+	httpapitest.CheckError(t, send("gzip", bomb.Bytes()), http.StatusRequestEntityTooLarge, "too_large")
 	if len(h.raw.batches) != 1 {
 		t.Errorf("%d batches stored, want the one readable", len(h.raw.batches))
 	}
