@@ -48,7 +48,9 @@ func (a *api) evaluateOne() http.Handler {
 		c, err := a.readyClient()
 		var req evaluateRequest
 		if err == nil {
-			req, err = httpapi.Decode[evaluateRequest](w, r, evalBodyLimit)
+			req, err = httpapi.DecodeFlagContext(w, r, evalBodyLimit, func(flag string, ctx map[string]any) evaluateRequest {
+				return evaluateRequest{Flag: flag, Context: ctx}
+			})
 		}
 		if err == nil && req.Flag == "" {
 			err = fmt.Errorf("%w: flag is required", httpapi.ErrBadRequest)
@@ -81,7 +83,7 @@ func (a *api) evaluateAll() http.Handler {
 		c, err := a.readyClient()
 		var req evaluateAllRequest
 		if err == nil {
-			req, err = httpapi.Decode[evaluateAllRequest](w, r, evalBodyLimit)
+			req, err = httpapi.DecodeContext(w, r, evalBodyLimit, func(ctx map[string]any) evaluateAllRequest { return evaluateAllRequest{Context: ctx} })
 		}
 		var ec flags.EvalContext
 		if err == nil {

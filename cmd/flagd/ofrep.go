@@ -59,7 +59,7 @@ func (a *api) ofrepPrelude(w http.ResponseWriter, r *http.Request, key string) (
 		ofrepFail(w, http.StatusServiceUnavailable, key, "GENERAL", errNotLoaded.Error())
 		return nil, ec, false
 	}
-	req, err := httpapi.Decode[ofrepRequest](w, r, evalBodyLimit)
+	req, err := httpapi.DecodeContext(w, r, evalBodyLimit, func(ctx map[string]any) ofrepRequest { return ofrepRequest{Context: ctx} })
 	if err != nil {
 		status, _ := httpapi.Status(err)
 		ofrepFail(w, status, key, "PARSE_ERROR", err.Error())

@@ -16,8 +16,13 @@ var ErrBadRequest = errors.New("bad request")
 // and nothing after it. Errors wrap ErrBadRequest (or *http.MaxBytesError) and
 // say where the body went wrong.
 func Decode[T any](w http.ResponseWriter, r *http.Request, limit int64) (T, error) {
+	return decodeFrom[T](http.MaxBytesReader(w, r.Body, limit))
+}
+
+// decodeFrom is Decode on a body already limited: DecodeContext's general
+// path calls it too, so both give the same values and errors.
+func decodeFrom[T any](body io.Reader) (T, error) {
 	var v T
-	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
 	if err := dec.Decode(&v); err != nil {
 		return v, DecodeError(err)
