@@ -157,14 +157,15 @@ func publishTo(t *testing.T, js jetstream.JetStream, evs []events.Event, subject
 }
 
 // An ingest process killed with SIGKILL at random points while 100,000 events
-// flow, then restarted: counters exact, nothing missing on the analytics
-// stream, nothing there twice.
+// flow in batch messages, then restarted: counters exact, nothing missing on
+// the analytics stream, nothing there twice (a redelivered batch is
+// forwarded under the same message ids).
 func TestKilledMidStream(t *testing.T) {
 	p := newPipeline(t, "", "")
 	bin := procs.Build(t, "./cmd/ingest")
 	day := eventTime()
-	w := newWorkload(80_000, day) // 100,000 events
-	publishRaw(t, p.js, p.names, w.events, true)
+	w := newWorkload(80_000, day) // 100,000 events, in batches as flagd and ingest's intake publish them
+	p.publishBatches(t, w.events)
 	rng := rand.New(rand.NewPCG(3, 4))
 	const kills = 4
 	interrupted := 0
@@ -208,19 +209,37 @@ func startOutageIngest(t *testing.T, env map[string]string) *procs.Service {
 }
 
 // checkInFlight fails the test unless the outage caught ingest with work
-// left: read during the outage, the forwarded count plus what can be between
-// fetched and forwarded at once (events counted, or forwarded without the
-// answer read yet) is below the workload, so when the dependency went away
-// events had been accepted into the raw stream and not yet all counted and
-// forwarded.
-func checkInFlight(t *testing.T, in *procs.Service, total int) {
+// left: read during the outage, the forwarded count plus inHand (the most
+// events ingest can hold between fetched and forwarded at once) is below the
+// workload, so when the dependency went away events had been accepted into
+// the raw stream and not yet all counted and forwarded.
+func checkInFlight(t *testing.T, in *procs.Service, total, inHand int) {
 	t.Helper()
 	forwarded := in.Metric(t, forwardedMetric)
-	t.Logf("during the outage: %.0f of %d events forwarded", forwarded, total)
-	if inHand := outageWorkers * fetchMessages; forwarded+float64(inHand) >= float64(total) {
+	t.Logf("during the outage: %.0f of %d events forwarded (at most %d in ingest's hands)", forwarded, total, inHand)
+	if forwarded+float64(inHand) >= float64(total) {
 		t.Fatalf("nothing was in flight: ingest had forwarded %.0f of %d events (at most %d more in its hands) when the dependency went away; raise the workload",
 			forwarded, total, inHand)
 	}
+}
+
+// publishBatches publishes evs to the raw stream packed as flagd and
+// ingest's intake pack them, and returns the most events ingest's workers
+// can hold at once: each fetch takes at most FetchSize bytes, so at most
+// that many of the smallest messages, each with at most the most events.
+func (p *pipeline) publishBatches(t *testing.T, evs []events.Event) (inHand int) {
+	t.Helper()
+	msgs, err := events.Pack(p.names.RawSubject, events.MessageLimits{}.Fit(p.nc), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishMessages(t, p.js, msgs)
+	smallest, most := len(msgs[0].Data), 0
+	for _, m := range msgs {
+		smallest, most = min(smallest, len(m.Data)), max(most, m.Events)
+	}
+	perFetch := min(fetchMessages, events.FetchSize(p.nc, 1<<20)/smallest+1)
+	return outageWorkers * perFetch * most
 }
 
 // Redis stopped mid-stream, while ingest has batches in hand, then started:
@@ -229,11 +248,11 @@ func TestRedisOutage(t *testing.T) {
 	redisSrv := servers.PrivateRedis(t)
 	p := newPipeline(t, redisSrv.URL(), "")
 	day := eventTime()
-	w := newWorkload(16_000, day) // 20,000 events
-	publishRaw(t, p.js, p.names, w.events, true)
+	w := newWorkload(48_000, day) // 60,000 events, in batch messages
+	inHand := p.publishBatches(t, w.events)
 	in := startOutageIngest(t, p.env)
 	redisSrv.Stop()
-	checkInFlight(t, in, len(w.events))
+	checkInFlight(t, in, len(w.events), inHand)
 	// A batch fetched and not counted: the consumer met the outage.
 	in.WaitLog(t, 30*time.Second, `"dependency":"redis"`)
 	if r := in.Do(t, "GET", "/readyz", nil); r.Status != 503 {
@@ -245,7 +264,9 @@ func TestRedisOutage(t *testing.T) {
 	p.checkAnalytics(t, w)
 }
 
-// NATS restarted mid-stream, while ingest has batches in hand: exact.
+// NATS restarted mid-stream, while ingest has work in hand: exact. The raw
+// messages hold one event each here, as from a publisher that does not
+// batch (the Redis outage and the kill test run on batches).
 func TestNATSRestart(t *testing.T) {
 	natsSrv := servers.EmbeddedNATS(t)
 	p := newPipeline(t, "", natsSrv.URL())
@@ -271,7 +292,7 @@ func TestNATSRestart(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	in.WaitLog(t, 30*time.Second, `"dependency":"nats"`)
-	checkInFlight(t, in, len(w.events))
+	checkInFlight(t, in, len(w.events), outageWorkers*fetchMessages) // one event a message
 	natsSrv.Start()
 	p.drained(t, 2*time.Minute)
 	w.check(t, p.counters, day)
