@@ -91,7 +91,7 @@ rows+=("flagd OFREP bulk, 100 flags (exposes nobody)|1|$(field rps "$bulk")|$(fi
 # fetch, and the exposure report of the one flag it used (which must keep up).
 bulk32=$(run_wrk 32 "http://$FLAGD_ADDR" /ofrep/v1/evaluate/flags)
 rows+=("flagd OFREP bulk, 100 flags|32|$(field rps "$bulk32")|$(field p50_us "$bulk32")|$(field p99_us "$bulk32")|")
-expo=$(wrk -t1 -c32 -d"$DURATION" --timeout 5s -s scripts/bench/exposures.lua "http://$FLAGD_ADDR" -- bench_split | grep '^RESULT' | sed 's/^RESULT //')
+expo=$(wrk -t1 -c32 -d"$DURATION" --timeout 5s -s scripts/bench/ofrep.lua "http://$FLAGD_ADDR" -- /v1/exposures bench_split | grep '^RESULT' | sed 's/^RESULT //')
 ratio=$(awk -v a="$(field rps "$expo")" -v b="$(field rps "$bulk32")" 'BEGIN { printf "%.1f× bulk", a / b }')
 rows+=("flagd POST /v1/exposures, 1 used flag|32|$(field rps "$expo")|$(field p50_us "$expo")|$(field p99_us "$expo")|$ratio")
 # The same bulk with flags that expose nobody: the evaluation path alone.
@@ -103,6 +103,8 @@ bulk=$(wrk -t1 -c1 -d"$DURATION" --latency -s scripts/bench/ofrep.lua "http://$P
 rows+=("flagd OFREP bulk, 100 flags (no variants)|1|$(field rps "$bulk")|$(field p50_us "$bulk")|$(field p99_us "$bulk")|")
 
 metrics=$(curl -s "http://$FLAGD_ADDR/metrics")
+# The loaded flagd's peak RSS: every run above, exposures of new users included.
+load_rss_kb=$(awk '/^VmHWM/ {print $2}' "/proc/${pids[1]}/status")
 published=$(awk '/^flagstream_flagd_exposures_published_total/ {print $2}' <<<"$metrics")
 dropped=$(awk '/^flagstream_flagd_exposures_dropped_total/ {print $2}' <<<"$metrics")
 
@@ -127,6 +129,7 @@ for r in "${rows[@]}"; do
 done
 printf '\nexposures published %s, dropped %s during the run\n' "${published:-?}" "${dropped:-?}"
 printf 'flagd RSS with %s flags loaded: %.1f MiB\n' "$n" "$(awk -v k="$rss_kb" 'BEGIN { print k / 1024 }')"
+printf 'flagd peak RSS under the runs above: %.1f MiB\n' "$(awk -v k="$load_rss_kb" 'BEGIN { print k / 1024 }')"
 printf 'CPU profile of flagd under the 64-connection split load: go tool pprof -top %s/flagd %s/flagd.cpu\n' "$OUT" "$OUT"
 if [[ -s $OUT/flagd.cpu ]]; then
 	go tool pprof -top -nodecount 25 "$OUT/flagd" "$OUT/flagd.cpu" 2>/dev/null | sed -n '1,32p' >"$OUT/flagd.cpu.txt" || true
