@@ -55,11 +55,7 @@ func TestReportExact(t *testing.T) {
 	last := day0.AddDate(0, 0, 7)
 	check := func() {
 		t.Helper()
-		for _, exp := range []string{"exp_a", "exp_b"} {
-			for _, metric := range []string{"purchase", "signup"} {
-				checkExact(t, svc, all, exp, metric, day0, last)
-			}
-		}
+		checkWorkload(t, svc, all)
 		checkExact(t, svc, all, "exp_a", "purchase", day0.AddDate(0, 0, 2), day0.AddDate(0, 0, 4))
 		checkExact(t, svc, all, "exp_c", "purchase", day0, last)
 		checkExact(t, svc, all, "exp_d", "purchase", day0, last)

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -12,24 +9,6 @@ import (
 	"github.com/flagstream/flagstream/internal/testenv/procs"
 	"github.com/flagstream/flagstream/internal/testenv/servers"
 )
-
-func startProcess(t *testing.T, bin string, env map[string]string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--http-addr", fmt.Sprintf("127.0.0.1:%d", servers.FreePort(t))}, args...)...)
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		if k != "FLAGSTREAM_HTTP_ADDR" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	logs := &procs.Logs{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd
-}
 
 // An aggregate process killed with SIGKILL at random points while events
 // flow (mid-batch: between fetch, insert, refresh and ack), then restarted:
@@ -44,7 +23,7 @@ func TestKilledMidBatch(t *testing.T) {
 	for k := range kills {
 		p.publish(t, all[k*len(all)/kills:(k+1)*len(all)/kills], byID)
 		before := p.consumerInfo(t)
-		cmd := startProcess(t, bin, p.env, "--batch", "500", "--flush-interval", "100ms")
+		proc := procs.StartProcess(t, bin, p.env, "--batch", "500", "--flush-interval", "100ms")
 		// Kill it a random moment after it began acknowledging.
 		deadline := time.Now().Add(30 * time.Second)
 		for info := before; info == nil || before != nil && info.AckFloor.Stream == before.AckFloor.Stream; info = p.consumerInfo(t) {
@@ -54,10 +33,10 @@ func TestKilledMidBatch(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		if err := cmd.Process.Kill(); err != nil {
+		if err := proc.Cmd.Process.Kill(); err != nil {
 			t.Fatalf("kill %d: %v", k, err)
 		}
-		_ = cmd.Wait()
+		_ = proc.Stop() // waits for the end; the error is the kill's
 		if info := p.consumerInfo(t); info.NumPending+uint64(info.NumAckPending) > 0 {
 			interrupted++
 			t.Logf("kill %d: %d pending, %d fetched and unacknowledged", k, info.NumPending, info.NumAckPending)
@@ -66,15 +45,10 @@ func TestKilledMidBatch(t *testing.T) {
 	if interrupted < 2 {
 		t.Errorf("only %d of %d kills interrupted work in progress", interrupted, kills)
 	}
-	startProcess(t, bin, p.env, "--batch", "1500")
+	procs.StartProcess(t, bin, p.env, "--batch", "1500")
 	p.drained(t, 3*time.Minute)
 	svc := startAggregate(t, p.env) // a second instance to ask (sharing the consumer)
-	last := day0.AddDate(0, 0, 7)
-	for _, exp := range []string{"exp_a", "exp_b"} {
-		for _, metric := range []string{"purchase", "signup"} {
-			checkExact(t, svc, all, exp, metric, day0, last)
-		}
-	}
+	checkWorkload(t, svc, all)
 }
 
 // Every event resent after JetStream's dedup window, with its id as message
@@ -90,16 +64,7 @@ func TestResendAfterDedupWindow(t *testing.T) {
 	p.publish(t, all, byID)
 	svc := startAggregate(t, p.env)
 	p.drained(t, 2*time.Minute)
-	last := day0.AddDate(0, 0, 7)
-	check := func() {
-		t.Helper()
-		for _, exp := range []string{"exp_a", "exp_b"} {
-			for _, metric := range []string{"purchase", "signup"} {
-				checkExact(t, svc, all, exp, metric, day0, last)
-			}
-		}
-	}
-	check()
+	checkWorkload(t, svc, all)
 	in := svc.Metric(t, "flagstream_aggregate_events_in_total")
 	p.resendPastWindow(t, all)
 	// Barrier: every message, the copies included, inserted, refreshed and
@@ -108,7 +73,7 @@ func TestResendAfterDedupWindow(t *testing.T) {
 	if got := svc.Metric(t, "flagstream_aggregate_events_in_total") - in; got < float64(len(all)) {
 		t.Fatalf("the aggregate read %v of the %d resent events", got, len(all))
 	}
-	check()
+	checkWorkload(t, svc, all)
 }
 
 // ClickHouse stopped mid-stream for a while, then started: the aggregate

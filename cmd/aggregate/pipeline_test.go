@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"net/url"
 	"strings"
@@ -56,36 +55,12 @@ func newPipeline(t *testing.T, clickhouseDSN string) *pipeline {
 	return &pipeline{env: env, js: js, names: names}
 }
 
-// publish puts events on the analytics stream as ingest forwards them, each
-// with the message id msgID gives it (ingest uses the event id).
+// publish puts events on the analytics stream, a message each (the
+// single-event format every reader takes), each with the message id msgID
+// gives it.
 func (p *pipeline) publish(t *testing.T, evs []events.Event, msgID func(*events.Event) string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var futures []jetstream.PubAckFuture
-	for i := range evs {
-		data, err := evs[i].AppendJSON(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := p.js.PublishAsync(p.names.AnalyticsSubject(evs[i].Type), data, jetstream.WithMsgID(msgID(&evs[i])))
-		if err != nil {
-			t.Fatal(err)
-		}
-		futures = append(futures, f)
-		if len(futures) == 512 || i == len(evs)-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					t.Fatalf("publish: %v", err)
-				case <-ctx.Done():
-					t.Fatal("publish not acknowledged")
-				}
-			}
-			futures = futures[:0]
-		}
-	}
+	streams.PublishEach(t, p.js, p.names.AnalyticsSubject, evs, msgID)
 }
 
 func byID(e *events.Event) string { return e.ID }
@@ -137,35 +112,7 @@ func (p *pipeline) resendPastWindow(t *testing.T, evs []events.Event) {
 // on the stream (acknowledged means inserted and refreshed).
 func (p *pipeline) drained(t *testing.T, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s, err := p.js.Stream(ctx, p.names.AnalyticsStream)
-		var sinfo *jetstream.StreamInfo
-		if err == nil {
-			sinfo, err = s.Info(ctx)
-		}
-		var cinfo *jetstream.ConsumerInfo
-		if err == nil {
-			var c jetstream.Consumer
-			if c, err = p.js.Consumer(ctx, p.names.AnalyticsStream, events.AnalyticsConsumer); err == nil {
-				cinfo, err = c.Info(ctx)
-			}
-		}
-		cancel()
-		if err == nil {
-			last = fmt.Sprintf("stream last seq %d, ack floor %d, pending %d, ack pending %d",
-				sinfo.State.LastSeq, cinfo.AckFloor.Stream, cinfo.NumPending, cinfo.NumAckPending)
-			if cinfo.AckFloor.Stream >= sinfo.State.LastSeq && cinfo.NumPending == 0 && cinfo.NumAckPending == 0 {
-				return
-			}
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	t.Fatalf("aggregate consumer not drained within %v: %s", within, last)
+	streams.WaitAcked(t, p.env["FLAGSTREAM_NATS_URL"], p.names.AnalyticsStream, events.AnalyticsConsumer, within)
 }
 
 // reportJSON is the report as the service answers it.
@@ -227,6 +174,18 @@ func checkExact(t *testing.T, svc *procs.Service, all []events.Event, exp, metri
 	}
 	if rep.MultipleExposures != wantMultiple {
 		t.Errorf("report %s/%s multiple_exposures = %d, want %d", exp, metric, rep.MultipleExposures, wantMultiple)
+	}
+}
+
+// checkWorkload checks the reports of chstoretest.Workload's experiments
+// and metrics over its whole week.
+func checkWorkload(t *testing.T, svc *procs.Service, all []events.Event) {
+	t.Helper()
+	last := day0.AddDate(0, 0, 7)
+	for _, exp := range []string{"exp_a", "exp_b"} {
+		for _, metric := range []string{"purchase", "signup"} {
+			checkExact(t, svc, all, exp, metric, day0, last)
+		}
 	}
 }
 

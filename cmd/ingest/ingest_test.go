@@ -181,40 +181,11 @@ func resendPastWindow(t *testing.T, env map[string]string, send func() (ids []an
 // message id so that JetStream's own dedup cannot catch a duplicate.
 func publishRaw(t *testing.T, js jetstream.JetStream, names events.Names, evs []events.Event, withID bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	var futures []jetstream.PubAckFuture
-	flush := func() {
-		for _, f := range futures {
-			select {
-			case <-f.Ok():
-			case err := <-f.Err():
-				t.Fatalf("publish: %v", err)
-			case <-ctx.Done():
-				t.Fatal("publish timed out")
-			}
-		}
-		futures = futures[:0]
+	var msgID func(*events.Event) string
+	if withID {
+		msgID = func(e *events.Event) string { return e.ID }
 	}
-	for i := range evs {
-		data, err := evs[i].AppendJSON(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var opts []jetstream.PublishOpt
-		if withID {
-			opts = append(opts, jetstream.WithMsgID(evs[i].ID))
-		}
-		f, err := js.PublishAsync(names.RawSubject(evs[i].Type), data, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		futures = append(futures, f)
-		if len(futures) == 1000 {
-			flush()
-		}
-	}
-	flush()
+	streams.PublishEach(t, js, names.RawSubject, evs, msgID)
 }
 
 // workload is a reproducible experiment: users exposed to one of three

@@ -150,6 +150,49 @@ func WaitAcked(t testing.TB, natsURL, stream, consumer string, within time.Durat
 	t.Fatalf("consumer %s on %s has not acknowledged every message within %v: %s", consumer, stream, within, last)
 }
 
+// PublishEach publishes every event as a message of its own, in the
+// single-event format (as an app or a publisher that does not batch sends
+// them), on the subject subject gives its type, with the Nats-Msg-Id msgID
+// gives it (none where msgID is nil or gives ""), and waits until JetStream
+// acknowledged each. At most 512 acks are awaited at once, under any
+// connection's async publish limit.
+func PublishEach(t testing.TB, js jetstream.JetStream, subject func(events.Type) string, evs []events.Event, msgID func(*events.Event) string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, 512)
+	for i := range evs {
+		data, err := evs[i].AppendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &nats.Msg{Subject: subject(evs[i].Type), Data: data}
+		if msgID != nil {
+			if id := msgID(&evs[i]); id != "" {
+				m.Header = nats.Header{nats.MsgIdHdr: []string{id}}
+			}
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) < cap(futures) && i < len(evs)-1 {
+			continue
+		}
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				t.Fatalf("publish: %v", err)
+			case <-ctx.Done():
+				t.Fatal("publish not acknowledged within 2 minutes")
+			}
+		}
+		futures = futures[:0]
+	}
+}
+
 // StreamLastSeq is the sequence of the last message a stream stored (0 for
 // an empty or absent stream).
 func StreamLastSeq(t testing.TB, natsURL, stream string) uint64 {
