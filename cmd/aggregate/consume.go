@@ -287,16 +287,9 @@ func (c *consumer) fail(ctx context.Context, dep string, err error, b *connect.B
 // watchLag publishes the consumer's backlog as metrics, and counts events
 // the analytics stream lost before the aggregator acknowledged them.
 func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	var gap events.GapCounter
-	events.WatchConsumer(ctx, c.js, c.names.AnalyticsStream, cons, 10*time.Second, func(info *jetstream.ConsumerInfo, first uint64) {
-		c.metrics.lag.Set(float64(info.NumPending))
-		c.metrics.ackPending.Set(float64(info.NumAckPending))
-		if n := gap.Observe(info, first); n > 0 {
-			c.metrics.lost.Add("analytics_stream_gap", float64(n))
-			c.log.Error().Uint64("events", n).Str("stream", c.names.AnalyticsStream).
-				Msg("the analytics stream removed events the aggregator had not acknowledged: they are lost")
-		}
-	})
+	service.WatchLag(ctx, c.js, cons, c.log, service.Lag{Stream: c.names.AnalyticsStream,
+		Pending: c.metrics.lag, AckPending: c.metrics.ackPending, Lost: c.metrics.lost, LostReason: "analytics_stream_gap",
+		LostLog: "the analytics stream removed events the aggregator had not acknowledged: they are lost"})
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -62,17 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return err
 	}
-	base, err := service.Setup("flagd", cfg, out)
+	base, rdb, err := service.SetupRedis("flagd", cfg, out)
 	if err != nil {
 		return err
 	}
 	defer base.Close()
 	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
-	rdb, err := connect.Redis(cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
 	m := newMetrics()
 	pub := events.NewPublisher(js, names, events.PublisherOptions{
 		Buffer: o.exposureBuffer,

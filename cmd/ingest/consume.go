@@ -308,16 +308,9 @@ func (c *consumer) nakAll(msgs []jetstream.Msg) {
 // watchLag publishes the consumer's backlog as metrics, and counts events
 // the raw stream lost before ingest acknowledged them.
 func (c *consumer) watchLag(ctx context.Context, cons jetstream.Consumer) {
-	var gap events.GapCounter
-	events.WatchConsumer(ctx, c.js, c.names.RawStream, cons, 10*time.Second, func(info *jetstream.ConsumerInfo, first uint64) {
-		c.metrics.lag.Set(float64(info.NumPending))
-		c.metrics.ackPending.Set(float64(info.NumAckPending))
-		if n := gap.Observe(info, first); n > 0 {
-			c.metrics.lost.Add("raw_stream_gap", float64(n))
-			c.log.Error().Uint64("events", n).Str("stream", c.names.RawStream).
-				Msg("the raw stream removed events ingest had not acknowledged: they are lost")
-		}
-	})
+	service.WatchLag(ctx, c.js, cons, c.log, service.Lag{Stream: c.names.RawStream,
+		Pending: c.metrics.lag, AckPending: c.metrics.ackPending, Lost: c.metrics.lost, LostReason: "raw_stream_gap",
+		LostLog: "the raw stream removed events ingest had not acknowledged: they are lost"})
 }
 
 // sweep counts the conversions held past their deadline, every minute, and

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flagstream/flagstream/internal/config"
-	"github.com/flagstream/flagstream/internal/connect"
 	"github.com/flagstream/flagstream/internal/httpapi"
 	"github.com/flagstream/flagstream/internal/live"
 	"github.com/flagstream/flagstream/internal/service"
@@ -67,17 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err := o.live.Validate(); err != nil {
 		return err
 	}
-	base, err := service.Setup("ingest", cfg, out, jetstream.WithPublishAsyncMaxPending(4096))
+	base, rdb, err := service.SetupRedis("ingest", cfg, out, jetstream.WithPublishAsyncMaxPending(4096))
 	if err != nil {
 		return err
 	}
 	defer base.Close()
 	log, tokens, js, names := base.Log, base.Tokens, base.JS, base.Names
-	rdb, err := connect.Redis(cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
 	m := newMetrics()
 	counters := live.New(rdb, cfg.RedisPrefix, o.live)
 	window := events.Window{MaxPast: o.maxPast, MaxFuture: o.maxFuture}

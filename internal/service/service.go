@@ -1,7 +1,7 @@
 // Package service sets up what flagd, ingest and aggregate share once their
 // flags are parsed: the NATS namespace checked, the logger, the tokens
 // (refusing an address beyond loopback without them, or with the committed
-// example tokens or demo passwords), and NATS with JetStream. Each command then adds its own store and routes.
+// example tokens or demo passwords), and NATS with JetStream (and Redis: SetupRedis). Each command then adds its own store and routes.
 package service
 
 import (
@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -34,6 +35,7 @@ type Base struct {
 	JS     jetstream.JetStream
 	Names  events.Names // the streams and subjects of cfg's namespace
 	cfg    config.Config
+	rdb    redis.UniversalClient // SetupRedis's, closed by Close
 }
 
 // Setup checks cfg's namespace, makes the logger (writing to out, naming the
@@ -66,8 +68,31 @@ func Setup(name string, cfg config.Config, out io.Writer, jsOpts ...jetstream.Je
 		Names: events.NewNames(cfg.NATSNamespace), cfg: cfg}, nil
 }
 
-// Close closes the NATS connection.
-func (b *Base) Close() { b.NC.Close() }
+// SetupRedis is Setup for a service that keeps state in Redis too (flagd,
+// ingest), with the client for cfg's Redis URL. The client connects lazily
+// (connect.Redis), so Redis being away fails nothing here either. Close
+// closes it.
+func SetupRedis(name string, cfg config.Config, out io.Writer, jsOpts ...jetstream.JetStreamOpt) (*Base, redis.UniversalClient, error) {
+	b, err := Setup(name, cfg, out, jsOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := connect.Redis(cfg.RedisURL)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	b.rdb = rdb
+	return b, rdb, nil
+}
+
+// Close closes the Redis client of SetupRedis, then the NATS connection.
+func (b *Base) Close() {
+	if b.rdb != nil {
+		_ = b.rdb.Close()
+	}
+	b.NC.Close()
+}
 
 // RunFunc is a command's run function (flags in args, FLAGSTREAM_* through
 // getenv, logs to out).

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/httpapi"
 )
@@ -50,6 +52,27 @@ func TestSetup(t *testing.T) {
 		if _, err := Setup("ingest", parse(env), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Setup = %v, want an error about %s", name, err, tc.want)
 		}
+	}
+}
+
+// SetupRedis adds a client for the Redis URL without Redis being up, and
+// Close closes it with the NATS connection.
+func TestSetupRedis(t *testing.T) {
+	env := map[string]string{"FLAGSTREAM_NATS_URL": "nats://127.0.0.1:1", "FLAGSTREAM_REDIS_URL": "redis://127.0.0.1:1/0"} // nothing listens on port 1
+	cfg, err := config.Parse("ingest", nil, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, rdb, err := SetupRedis("ingest", cfg, io.Discard)
+	if err != nil {
+		t.Fatalf("SetupRedis with Redis and NATS away: %v", err)
+	}
+	b.Close()
+	if err := rdb.Ping(context.Background()).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Errorf("PING after Close = %v, want %v", err, redis.ErrClosed)
+	}
+	if !b.NC.IsClosed() {
+		t.Error("the NATS connection is open after Close")
 	}
 }
 
