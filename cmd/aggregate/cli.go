@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/flagstream/flagstream/internal/chconn"
 	"github.com/flagstream/flagstream/internal/chstore"
 	"github.com/flagstream/flagstream/internal/config"
@@ -56,19 +58,13 @@ func runReport(ctx context.Context, args []string, getenv func(string) string, o
 	if err != nil {
 		return err
 	}
-	conn, err := chconn.Open(cfg.ClickHouseDSN)
+	var rep report.Report
+	err = onClickHouse(ctx, cfg.ClickHouseDSN, func(ctx context.Context, conn driver.Conn) (err error) {
+		rep, err = report.Build(ctx, chstore.New(conn), p, time.Now())
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	rep, err := report.Build(ctx, chstore.New(conn), p, time.Now())
-	if err != nil {
-		if errors.Is(err, report.ErrInvalid) || errors.Is(err, chstore.ErrNotFound) {
-			return err
-		}
-		return fmt.Errorf("clickhouse at %s: %w", config.Redact(cfg.ClickHouseDSN), err)
 	}
 	switch format {
 	case "json":
@@ -132,17 +128,33 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	conn, err := chconn.Open(cfg.ClickHouseDSN)
+	var applied []uint32
+	err = onClickHouse(ctx, cfg.ClickHouseDSN, func(ctx context.Context, conn driver.Conn) (err error) {
+		applied, err = migrations.Apply(ctx, conn)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "migrations applied: %v\n", applied)
+	return err
+}
+
+// onClickHouse runs fn on a connection to the ClickHouse at dsn, giving it a
+// minute: what the commands run once against ClickHouse share. An error
+// fn's request causes (report.ErrInvalid, chstore.ErrNotFound) comes back as
+// is; any other names the server, its secrets redacted.
+func onClickHouse(ctx context.Context, dsn string, fn func(context.Context, driver.Conn) error) error {
+	conn, err := chconn.Open(dsn)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	applied, err := migrations.Apply(ctx, conn)
-	if err != nil {
-		return fmt.Errorf("clickhouse at %s: %w", config.Redact(cfg.ClickHouseDSN), err)
+	err = fn(ctx, conn)
+	if err == nil || errors.Is(err, report.ErrInvalid) || errors.Is(err, chstore.ErrNotFound) {
+		return err
 	}
-	_, err = fmt.Fprintf(out, "migrations applied: %v\n", applied)
-	return err
+	return fmt.Errorf("clickhouse at %s: %w", config.Redact(dsn), err)
 }

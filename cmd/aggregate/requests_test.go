@@ -126,10 +126,12 @@ func TestCLIErrors(t *testing.T) {
 	}
 	// ClickHouse unreachable: the error names it, without a password.
 	env["FLAGSTREAM_CLICKHOUSE_DSN"] = "clickhouse://u:s3cret@127.0.0.1:1/default"
-	var out bytes.Buffer
-	err := run(context.Background(), []string{"report", "exp"}, envFunc(env), &out)
-	if err == nil || !strings.Contains(err.Error(), "clickhouse") || strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("report with ClickHouse away: %v", err)
+	for _, args := range [][]string{{"report", "exp"}, {"migrate"}} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, envFunc(env), &out)
+		if err == nil || !strings.Contains(err.Error(), "clickhouse") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s with ClickHouse away: %v", args[0], err)
+		}
 	}
 }
 
