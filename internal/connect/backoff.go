@@ -3,33 +3,13 @@ package connect
 import (
 	"context"
 	"time"
+
+	"github.com/flagstream/flagstream/internal/retry"
 )
 
-// Backoff is an exponential wait between attempts: 100 ms doubling to 5 s.
-// The zero value is ready; it is not safe for concurrent use.
-type Backoff struct{ wait time.Duration }
+// Backoff is retry.Backoff (100 ms doubling to 5 s), the wait of [Retry].
+type Backoff = retry.Backoff
 
-// Next returns how long to wait before the next attempt.
-func (b *Backoff) Next() time.Duration {
-	if b.wait == 0 {
-		b.wait = 100 * time.Millisecond
-	} else {
-		b.wait = min(b.wait*2, 5*time.Second)
-	}
-	return b.wait
-}
-
-// Reset starts over after a success.
-func (b *Backoff) Reset() { b.wait = 0 }
-
-// Sleep waits d or until ctx ends; it reports whether the whole wait passed.
-func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// Sleep is retry.Sleep: it waits d or until ctx ends, and reports whether
+// the whole wait passed.
+func Sleep(ctx context.Context, d time.Duration) bool { return retry.Sleep(ctx, d) }

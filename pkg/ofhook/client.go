@@ -206,28 +206,14 @@ func retryAfter(h string) time.Duration {
 }
 
 // backoff is the wait before retry number n (1-based): 100 ms doubling to
-// 2 s, or flagd's Retry-After when it gave one. (internal/connect has the
-// services' backoff; this package is imported by apps and keeps to the
-// standard library and the OpenFeature SDK.)
+// 2 s, or flagd's Retry-After when it gave one. (internal/retry has the
+// services' backoff, up to 5 s: an app's exposures and conversions wait
+// less.)
 func backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
 	return min(100*time.Millisecond<<min(n-1, 5), 2*time.Second)
-}
-
-// sleep waits d or until ctx ends; it reports whether the whole wait passed.
-// It is internal/connect.Sleep's twin on purpose: apps import this package,
-// and connect would bring them flagstream's Redis, NATS and ClickHouse clients.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // flatten is the evaluation context as OFREP sends it: the attributes plus

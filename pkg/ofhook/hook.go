@@ -11,6 +11,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagstream/flagstream/internal/retry"
 )
 
 // Hook is an OpenFeature hook that reports an exposure to flagd for every
@@ -333,14 +335,14 @@ func (h *Hook) post(items [][]byte) {
 				return
 			}
 			pending = again
-			if attempt >= h.s.maxAttempts || !sleep(ctx, backoff(attempt, 0)) {
+			if attempt >= h.s.maxAttempts || !retry.Sleep(ctx, backoff(attempt, 0)) {
 				h.dropped.Add(uint64(len(pending)))
 				h.s.onError(fmt.Errorf("ofhook: POST /v1/exposures: flagd dropped %d exposures (its buffer is full) on %d attempts", len(pending), attempt))
 				return
 			}
 			continue
 		}
-		if !retryable(ctx, err) || attempt >= h.s.maxAttempts || !sleep(ctx, backoff(attempt, wait)) {
+		if !retryable(ctx, err) || attempt >= h.s.maxAttempts || !retry.Sleep(ctx, backoff(attempt, wait)) {
 			h.fails.Add(uint64(len(pending)))
 			h.s.onError(fmt.Errorf("ofhook: %d exposures not delivered after %d attempts: %w", len(pending), attempt, err))
 			return

@@ -9,6 +9,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagstream/flagstream/internal/retry"
 )
 
 // Tracker sends OpenFeature tracking events to flagd's POST /v1/track, where
@@ -122,7 +124,7 @@ func (t *Tracker) post(ctx context.Context, r trackRequest) error {
 		if err == nil {
 			return nil
 		}
-		if !retryable(ctx, err) || attempt >= t.s.maxAttempts || !sleep(ctx, backoff(attempt, wait)) {
+		if !retryable(ctx, err) || attempt >= t.s.maxAttempts || !retry.Sleep(ctx, backoff(attempt, wait)) {
 			if attempt > 1 {
 				return fmt.Errorf("%d attempts: %w", attempt, err)
 			}
