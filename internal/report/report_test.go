@@ -153,6 +153,18 @@ func TestBuildDefaultsAndOrder(t *testing.T) {
 	}
 }
 
+// buildReport builds the report of experiment "exp" from a summary and
+// counts, failing the test on an error.
+func buildReport(t *testing.T, sum chstore.Summary, counts []chstore.VariantCounts, p report.Params) report.Report {
+	t.Helper()
+	p.Experiment = "exp"
+	rep, err := report.Build(context.Background(), &fake{sum: sum, counts: counts}, p, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 func hasWarning(ws []stats.Warning, code string) bool {
 	for _, w := range ws {
 		if w.Code == code {
@@ -233,35 +245,26 @@ func TestCSVCells(t *testing.T) {
 // that changed are used with a warning; weights in the request win.
 func TestFlagWeights(t *testing.T) {
 	counts := []chstore.VariantCounts{{Variant: "control", Users: 6000}, {Variant: "a", Users: 2000}, {Variant: "b", Users: 2000}}
-	build := func(sum chstore.Summary, p report.Params) report.Report {
-		t.Helper()
-		p.Experiment = "exp"
-		rep, err := report.Build(context.Background(), &fake{sum: sum, counts: counts}, p, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
 	sum := summary()
 	sum.Weights = map[string]float64{"control": 60, "a": 20, "b": 20}
-	rep := build(sum, report.Params{})
+	rep := buildReport(t, sum, counts, report.Params{})
 	if rep.SRM.Warn || rep.SRM.ExpectedShare["control"] != 0.6 || hasWarning(rep.Warnings, report.CodeWeightsAssumed) || hasWarning(rep.Warnings, report.CodeWeightsChanged) {
 		t.Errorf("flag weights 60/20/20: srm %+v, warnings %+v", rep.SRM, rep.Warnings)
 	}
-	if rep := build(summary(), report.Params{}); !rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+	if rep := buildReport(t, summary(), counts, report.Params{}); !rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
 		t.Errorf("no flag weights: a 60/20/20 split against equal weights must warn: %+v", rep.SRM)
 	}
 	partial := summary()
 	partial.Weights = map[string]float64{"control": 60, "a": 40}
-	if rep := build(partial, report.Params{}); !hasWarning(rep.Warnings, report.CodeWeightsChanged) || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
+	if rep := buildReport(t, partial, counts, report.Params{}); !hasWarning(rep.Warnings, report.CodeWeightsChanged) || !hasWarning(rep.Warnings, report.CodeWeightsAssumed) {
 		t.Errorf("weights without b: warnings %+v", rep.Warnings)
 	}
 	changed := sum
 	changed.WeightsChanged = true
-	if rep := build(changed, report.Params{}); rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsChanged) {
+	if rep := buildReport(t, changed, counts, report.Params{}); rep.SRM.Warn || !hasWarning(rep.Warnings, report.CodeWeightsChanged) {
 		t.Errorf("changed weights: srm %+v, warnings %+v", rep.SRM, rep.Warnings)
 	}
-	if rep := build(sum, report.Params{Weights: []float64{1, 1, 1}}); !rep.SRM.Warn || rep.SRM.ExpectedShare["control"] == 0.6 {
+	if rep := buildReport(t, sum, counts, report.Params{Weights: []float64{1, 1, 1}}); !rep.SRM.Warn || rep.SRM.ExpectedShare["control"] == 0.6 {
 		t.Errorf("weights in the request must win over the flag's: %+v", rep.SRM)
 	}
 }
@@ -272,20 +275,11 @@ func TestFlagWeights(t *testing.T) {
 // the old rule stands with a control_assumed warning saying how it chose.
 func TestFlagControl(t *testing.T) {
 	counts := []chstore.VariantCounts{{Variant: "new", Users: 1000, Converters: 120}, {Variant: "old", Users: 1000, Converters: 100}}
-	build := func(sum chstore.Summary, p report.Params) report.Report {
-		t.Helper()
-		p.Experiment = "exp"
-		rep, err := report.Build(context.Background(), &fake{sum: sum, counts: counts}, p, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
 	sum := summary()
 	sum.Variants = []string{"new", "old"}
 	sum.Weights = map[string]float64{"old": 90, "new": 10}
 	sum.Control = "old"
-	rep := build(sum, report.Params{})
+	rep := buildReport(t, sum, counts, report.Params{})
 	if rep.Control != "old" || rep.Variants[0].Variant != "old" || rep.Variants[1].VsControl == nil ||
 		hasWarning(rep.Warnings, report.CodeControlAssumed) || hasWarning(rep.Warnings, report.CodeControlChanged) {
 		t.Fatalf("flag [old, new]: control %q, variants %+v, warnings %+v", rep.Control, rep.Variants, rep.Warnings)
@@ -298,23 +292,23 @@ func TestFlagControl(t *testing.T) {
 	if rep.SRM.ExpectedShare["old"] != 0.9 {
 		t.Errorf("srm expected share %v", rep.SRM.ExpectedShare)
 	}
-	if rep := build(sum, report.Params{Control: "new"}); rep.Control != "new" || hasWarning(rep.Warnings, report.CodeControlAssumed) {
+	if rep := buildReport(t, sum, counts, report.Params{Control: "new"}); rep.Control != "new" || hasWarning(rep.Warnings, report.CodeControlAssumed) {
 		t.Errorf("control=new in the request: %q, %+v", rep.Control, rep.Warnings)
 	}
 	changed := sum
 	changed.ControlChanged = true
-	if rep := build(changed, report.Params{}); rep.Control != "old" || !hasWarning(rep.Warnings, report.CodeControlChanged) {
+	if rep := buildReport(t, changed, counts, report.Params{}); rep.Control != "old" || !hasWarning(rep.Warnings, report.CodeControlChanged) {
 		t.Errorf("control changed between versions: %q, %+v", rep.Control, rep.Warnings)
 	}
 	// Exposures stored before they carried a control: the old rule, said.
 	none := sum
 	none.Control = ""
-	rep = build(none, report.Params{})
+	rep = buildReport(t, none, counts, report.Params{})
 	if w := warning(rep.Warnings, report.CodeControlAssumed); rep.Control != "new" || w == nil || !strings.Contains(w.Message, "first variant by name") {
 		t.Errorf("no control known: %q, %+v", rep.Control, rep.Warnings)
 	}
 	named := summary() // variants b, control, a
-	rep = build(named, report.Params{})
+	rep = buildReport(t, named, counts, report.Params{})
 	if w := warning(rep.Warnings, report.CodeControlAssumed); rep.Control != "control" || w == nil || !strings.Contains(w.Message, "named control") {
 		t.Errorf("no control known, a variant named control: %q, %+v", rep.Control, rep.Warnings)
 	}
@@ -322,7 +316,7 @@ func TestFlagControl(t *testing.T) {
 	// against: the old rule, with the reason.
 	gone := sum
 	gone.Control = "older"
-	if w := warning(build(gone, report.Params{}).Warnings, report.CodeControlAssumed); w == nil || !strings.Contains(w.Message, `"older"`) {
+	if w := warning(buildReport(t, gone, counts, report.Params{}).Warnings, report.CodeControlAssumed); w == nil || !strings.Contains(w.Message, `"older"`) {
 		t.Errorf("control without users: %+v", w)
 	}
 	// /daily uses the same control.

@@ -67,19 +67,29 @@ func TestBucketMatchesMD5(t *testing.T) {
 	for n := range 300 {
 		flag := strings.Repeat("f", n)
 		for _, user := range []string{"", "u", fmt.Sprintf("user_%d", n), "ユーザー"} {
-			for _, tc := range []struct {
-				name string
-				got  float64
-				key  string
-			}{
-				{"Bucket", Bucket(flag, user), flag + ":" + user},
-				{"VariantBucket", VariantBucket(flag, user), flag + ":" + user + ":variant"},
-				{"RolloutBucket", RolloutBucket(flag, user), flag + ":" + user + ":rollout"},
-			} {
-				if want := refBucket(tc.key); tc.got != want {
-					t.Fatalf("%s(%d-byte flag, %q) = %v, md5 gives %v", tc.name, n, user, tc.got, want)
-				}
-			}
+			checkBuckets(t, flag, user)
+		}
+	}
+}
+
+// checkBuckets fails the test unless Bucket, VariantBucket and RolloutBucket
+// of flag and user each equal the formula on their key, in [0, 100).
+func checkBuckets(t *testing.T, flag, user string) {
+	t.Helper()
+	for _, tc := range []struct {
+		name string
+		got  float64
+		key  string
+	}{
+		{"Bucket", Bucket(flag, user), flag + ":" + user},
+		{"VariantBucket", VariantBucket(flag, user), flag + ":" + user + ":variant"},
+		{"RolloutBucket", RolloutBucket(flag, user), flag + ":" + user + ":rollout"},
+	} {
+		if want := refBucket(tc.key); tc.got != want {
+			t.Fatalf("%s(%q, %q) = %v, md5 of %q gives %v", tc.name, flag, user, tc.got, tc.key, want)
+		}
+		if !(tc.got >= 0 && tc.got < 100) {
+			t.Fatalf("%s(%q, %q) = %v outside [0, 100)", tc.name, flag, user, tc.got)
 		}
 	}
 }
@@ -225,22 +235,5 @@ func FuzzBucket(f *testing.F) {
 	f.Add(strings.Repeat("k", 126), "u") // "<flag>:<user>" fills the 128-byte stack buffer
 	f.Add(strings.Repeat("k", 127), "u") // one byte more
 	f.Add(strings.Repeat("k", 200), "u")
-	f.Fuzz(func(t *testing.T, flag, user string) {
-		for _, tc := range []struct {
-			name string
-			got  float64
-			key  string
-		}{
-			{"Bucket", Bucket(flag, user), flag + ":" + user},
-			{"VariantBucket", VariantBucket(flag, user), flag + ":" + user + ":variant"},
-			{"RolloutBucket", RolloutBucket(flag, user), flag + ":" + user + ":rollout"},
-		} {
-			if want := refBucket(tc.key); tc.got != want {
-				t.Fatalf("%s(%q, %q) = %v, md5 of %q gives %v", tc.name, flag, user, tc.got, tc.key, want)
-			}
-			if !(tc.got >= 0 && tc.got < 100) {
-				t.Fatalf("%s(%q, %q) = %v outside [0, 100)", tc.name, flag, user, tc.got)
-			}
-		}
-	})
+	f.Fuzz(func(t *testing.T, flag, user string) { checkBuckets(t, flag, user) })
 }

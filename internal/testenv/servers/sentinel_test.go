@@ -18,11 +18,7 @@ import (
 // client (pub/sub included) work through it.
 func TestSentinel(t *testing.T) {
 	s := PrivateSentinel(t)
-	rdb, err := connect.Redis(s.URL())
-	if err != nil {
-		t.Fatalf("connect.Redis(sentinel URL): %v", err)
-	}
-	defer rdb.Close()
+	rdb := redisClient(t, s.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

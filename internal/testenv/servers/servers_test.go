@@ -18,11 +18,7 @@ import (
 
 func TestPrivateRedisKeepsDataAcrossRestart(t *testing.T) {
 	s := PrivateRedis(t)
-	rdb, err := connect.Redis(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := redisClient(t, s.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := rdb.Set(ctx, "kept", "yes", 0).Err(); err != nil {
@@ -38,6 +34,18 @@ func TestPrivateRedisKeepsDataAcrossRestart(t *testing.T) {
 	}
 	s.Stop()
 	s.Stop() // stopping twice is fine
+}
+
+// redisClient connects to url as the services do (connect.Redis); the
+// client closes when the test ends.
+func redisClient(t *testing.T, url string) redis.UniversalClient {
+	t.Helper()
+	rdb, err := connect.Redis(url)
+	if err != nil {
+		t.Fatalf("connect.Redis: %v", err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
 
 func TestEmbeddedNATSKeepsStreamAcrossRestart(t *testing.T) {
