@@ -5,20 +5,15 @@
 # CPU profile of flagd under the 50/50 split load (.run/bench/flagd.cpu).
 #
 #   scripts/bench-http.sh            (make bench runs it; BENCH_DURATION=10s per run)
-set -euo pipefail
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-OUT=.run/bench
-mkdir -p "$OUT"
+# shellcheck source=bench/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/bench/lib.sh" bench-http
 DURATION=${BENCH_DURATION:-10s}
+NS=BENCH_
 BARE_ADDR=127.0.0.1:18090
 FLAGD_ADDR=127.0.0.1:18080
 PPROF_ADDR=127.0.0.1:18089
 RSS_ADDR=127.0.0.1:18081
 
-log() { printf '[bench-http] %s\n' "$*" >&2; }
-
-eval "$(scripts/services.sh up)"
 if ! command -v wrk >/dev/null; then
 	log "installing wrk"
 	. scripts/apt.sh
@@ -27,31 +22,12 @@ fi
 if ! command -v curl >/dev/null; then . scripts/apt.sh && apt_install curl; fi
 
 go build -o "$OUT/" ./cmd/flagd ./scripts/bench/bare ./scripts/bench/seedflags ./scripts/bench/rawload
-"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete
-
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_ready() { # url
-	for _ in $(seq 1 300); do
-		curl -sf "$1/readyz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	log "not ready: $1"
-	return 1
-}
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
 
 start_flagd() { # addr prefix extra-args...
 	local addr=$1 prefix=$2
 	shift 2
-	FLAGSTREAM_REDIS_PREFIX=$prefix FLAGSTREAM_NATS_NAMESPACE=BENCH_ FLAGSTREAM_HTTP_ADDR=$addr FLAGSTREAM_LOG_LEVEL=warn \
-		"$OUT/flagd" "$@" >>"$OUT/flagd.log" 2>&1 &
-	pids+=($!)
-	wait_ready "http://$addr"
+	bench_start "$addr" "$prefix" "$OUT/flagd.log" "$OUT/flagd" "$@"
 }
 
 prefix="bench:$$:"
@@ -135,8 +111,8 @@ if [[ -s $OUT/flagd.cpu ]]; then
 	go tool pprof -top -nodecount 25 "$OUT/flagd" "$OUT/flagd.cpu" 2>/dev/null | sed -n '1,32p' >"$OUT/flagd.cpu.txt" || true
 fi
 # Remove the benchmark's streams and keys (prefixes of this run only).
-cleanup
-"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns BENCH_ -delete
+bench_stop
+"$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
 for p in "$prefix" "$rss_prefix" "$plain_prefix"; do
-	redis-cli -u "$FLAGSTREAM_REDIS_URL" --scan --pattern "${p}*" | xargs -r -n 500 redis-cli -u "$FLAGSTREAM_REDIS_URL" del >/dev/null
+	redis_del_prefix "$p"
 done

@@ -10,17 +10,12 @@
 # measure an older version next to this one on the same machine, same run).
 # BENCH_RAW_BATCH: events per raw message (default 500, as flagd packs them;
 # 1: one event a message, as a publisher that does not batch).
-set -euo pipefail
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-OUT=.run/bench
-mkdir -p "$OUT"
+# shellcheck source=bench/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/bench/lib.sh" bench-ingest
 N=${BENCH_EVENTS:-1000000}
 NS=BENCHI_
 ADDR=127.0.0.1:18085
-log() { printf '[bench-ingest] %s\n' "$*" >&2; }
 
-eval "$(scripts/services.sh up)"
 if [[ -n ${BENCH_INGEST_DIR:-} ]]; then
 	(cd "$BENCH_INGEST_DIR" && go build -o "$ROOT/$OUT/" ./cmd/ingest ./scripts/bench/rawload)
 else
@@ -34,7 +29,7 @@ redis_port=${redis_port%%/*}
 # pipelined.
 mix='redis.call("SADD", "benchmix:seen:day", ARGV[1]) redis.call("HINCRBY", "benchmix:exposures", "control", 1) redis.call("PFADD", "benchmix:users", ARGV[1]) redis.call("HSET", "benchmix:assign", ARGV[1], "control") return 1'
 ceiling=$(redis-benchmark -p "$redis_port" -n 300000 -P 100 -r 100000000 -q eval "$mix" 0 __rand_int__ | sed -n 's/.*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
-redis-cli -p "$redis_port" --scan --pattern 'benchmix:*' | xargs -r -n 500 redis-cli -p "$redis_port" del >/dev/null
+redis_del_prefix benchmix:
 
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
 load_args=()
@@ -46,10 +41,8 @@ redis_ticks() { awk '{print $14 + $15}' "/proc/$redis_pid/stat"; }
 ticks0=$(redis_ticks)
 prefix="benchingest:$$:"
 start=$(date +%s.%N)
-FLAGSTREAM_REDIS_PREFIX=$prefix FLAGSTREAM_NATS_NAMESPACE=$NS FLAGSTREAM_HTTP_ADDR=$ADDR FLAGSTREAM_LOG_LEVEL=warn \
-	"$OUT/ingest" >>"$OUT/ingest.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+bench_run "$ADDR" "$prefix" "$OUT/ingest.log" "$OUT/ingest"
+pid=${pids[-1]}
 max_rss=0
 done_n=0
 for _ in $(seq 1 1200); do
@@ -61,9 +54,7 @@ for _ in $(seq 1 1200); do
 done
 end=$(date +%s.%N)
 ticks1=$(redis_ticks)
-kill $pid 2>/dev/null || true
-wait $pid 2>/dev/null || true
-trap - EXIT
+bench_stop
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 rate=$(awk -v n="$done_n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 printf '\n| ingest (one process, default flags; raw messages of %s events) | value |\n|---|---|\n' "${BENCH_RAW_BATCH:-500}"
@@ -73,4 +64,4 @@ printf '| Redis ceiling, same command mix (redis-benchmark EVAL, -P 100) | %s ev
 printf '| ingest max RSS while draining | %.1f MiB |\n' "$(awk -v k="$max_rss" 'BEGIN { print k / 1024 }')"
 printf '| Redis CPU per event | %s µs |\n' "$(awk -v a="$ticks0" -v b="$ticks1" -v n="$done_n" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", (b - a) / hz * 1e6 / n; else print "?" }')"
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
-redis-cli -p "$redis_port" --scan --pattern "${prefix}*" | xargs -r -n 1000 redis-cli -p "$redis_port" del >/dev/null
+redis_del_prefix "$prefix"

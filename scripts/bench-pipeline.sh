@@ -5,46 +5,20 @@
 # end-to-end rate (every event in the report), and both processes' RSS.
 #
 #   scripts/bench-pipeline.sh     (make bench runs it; BENCH_PIPELINE_DURATION=60s)
-set -euo pipefail
-ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
-OUT=.run/bench
-mkdir -p "$OUT"
+# shellcheck source=bench/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/bench/lib.sh" bench-pipeline
 DURATION=${BENCH_PIPELINE_DURATION:-60s}
 NS=BENCHP_
 INGEST_ADDR=127.0.0.1:18086
 AGGREGATE_ADDR=127.0.0.1:18087
-log() { printf '[bench-pipeline] %s\n' "$*" >&2; }
 
-eval "$(scripts/services.sh up)"
 go build -o "$OUT/" ./cmd/ingest ./cmd/aggregate ./scripts/bench/postload ./scripts/bench/rawload
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
 prefix="benchpipe:$$:"
-redis_port=${FLAGSTREAM_REDIS_URL##*:}
-redis_port=${redis_port%%/*}
 
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-start() { # name addr args...
-	local name=$1 addr=$2
-	shift 2
-	FLAGSTREAM_REDIS_PREFIX=$prefix FLAGSTREAM_NATS_NAMESPACE=$NS FLAGSTREAM_HTTP_ADDR=$addr FLAGSTREAM_LOG_LEVEL=warn \
-		"$OUT/$name" "$@" >>"$OUT/$name-pipeline.log" 2>&1 &
-	pids+=($!)
-	for _ in $(seq 1 300); do
-		curl -sf "http://$addr/readyz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	log "$name not ready; see $OUT/$name-pipeline.log"
-	return 1
-}
-start ingest "$INGEST_ADDR"
+bench_start "$INGEST_ADDR" "$prefix" "$OUT/ingest-pipeline.log" "$OUT/ingest"
 ingest_pid=${pids[-1]}
-start aggregate "$AGGREGATE_ADDR" serve
+bench_start "$AGGREGATE_ADDR" "$prefix" "$OUT/aggregate-pipeline.log" "$OUT/aggregate" serve
 aggregate_pid=${pids[-1]}
 
 rss_file=$OUT/pipeline-rss
@@ -72,7 +46,6 @@ printf '| intake: events accepted over %s | %s (%s events/s, %s batches refused)
 	"$(field RESULT_INTAKE events)" "$(field RESULT_INTAKE rate)" "$(field RESULT_INTAKE refused_batches)"
 printf '| every event in the report after | %s s (%s events/s end to end) |\n' "$(field RESULT_EXACT seconds)" "$(field RESULT_EXACT rate)"
 printf '| max RSS: ingest, aggregate | %.0f MiB, %.0f MiB |\n' "$(awk -v k="$rss_i" 'BEGIN { print k / 1024 }')" "$(awk -v k="$rss_a" 'BEGIN { print k / 1024 }')"
-cleanup
-trap - EXIT
+bench_stop
 "$OUT/rawload" -nats-url "$FLAGSTREAM_NATS_URL" -ns "$NS" -delete
-redis-cli -p "$redis_port" --scan --pattern "${prefix}*" | xargs -r -n 1000 redis-cli -p "$redis_port" del >/dev/null
+redis_del_prefix "$prefix"
