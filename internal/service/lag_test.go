@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -19,16 +18,7 @@ import (
 // WatchLag sets the consumer's backlog gauges at once, and counts and logs
 // the messages its stream removed before it acknowledged them.
 func TestWatchLag(t *testing.T) {
-	srv := servers.EmbeddedNATS(t)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := servers.EmbeddedNATS(t).JetStream()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// A stream of three messages at most, removing the oldest, read by a

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATSServer is a JetStream server embedded in the test process that can be
@@ -29,6 +31,22 @@ func EmbeddedNATS(t testing.TB) *NATSServer {
 
 // URL is the server's nats:// URL.
 func (s *NATSServer) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.opts.Port) }
+
+// JetStream connects a new client to the server; the connection closes
+// when the test ends.
+func (s *NATSServer) JetStream() jetstream.JetStream {
+	s.t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return js
+}
 
 // Start (re)starts the server and waits until it accepts connections.
 func (s *NATSServer) Start() {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
@@ -54,15 +53,7 @@ func TestEmbeddedNATSKeepsStreamAcrossRestart(t *testing.T) {
 	defer cancel()
 	publish := func() *jetstream.StreamInfo {
 		t.Helper()
-		nc, err := nats.Connect(s.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := s.JetStream() // a new connection each time, to the server as it is now
 		st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "KEPT", Subjects: []string{"kept"}})
 		if err != nil {
 			t.Fatal(err)
