@@ -43,6 +43,9 @@ type consumer struct {
 	queue     int // inserted batches waiting for their refresh
 	ackWait   time.Duration
 	opTimeout time.Duration // one insert or refresh attempt
+	// perMessage is how many events the last batch's messages held on
+	// average (1 until then), to fetch about --batch events at a time.
+	perMessage float64
 }
 
 // pending is a fetched batch on its way to being acknowledged.
@@ -116,8 +119,11 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *conne
 				break
 			}
 		}
+		// Messages carry one event or a batch: ask for as many as should
+		// hold the events still wanted, at the events per message seen so far.
 		want := c.batch - len(p.events)
-		batch, err := cons.Fetch(min(want, 5000), jetstream.FetchMaxBytes(events.FetchSize(c.js.Conn(), 300*want)), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
+		msgs := max(1, min(5000, int(float64(want)/max(1, c.perMessage))))
+		batch, err := cons.Fetch(msgs, jetstream.FetchMaxBytes(events.FetchSize(c.js.Conn(), 300*want)), jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
 		if err != nil {
 			c.fail(ctx, "nats", err, b)
 			continue
@@ -143,6 +149,7 @@ func (c *consumer) gather(ctx context.Context, cons jetstream.Consumer, b *conne
 	if len(p.msgs) == 0 {
 		return nil
 	}
+	c.perMessage = max(1, float64(len(p.events))/float64(len(p.msgs)))
 	p.lastKeep = time.Now()
 	return p
 }

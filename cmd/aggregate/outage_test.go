@@ -11,8 +11,8 @@ import (
 )
 
 // An aggregate process killed with SIGKILL at random points while events
-// flow (mid-batch: between fetch, insert, refresh and ack), then restarted:
-// the report is exact.
+// flow in batch messages of 100 (mid-batch: between fetch, insert, refresh
+// and ack), then restarted: the report is exact.
 func TestKilledMidBatch(t *testing.T) {
 	p := newPipeline(t, "")
 	bin := procs.Build(t, "./cmd/aggregate")
@@ -21,18 +21,19 @@ func TestKilledMidBatch(t *testing.T) {
 	const kills = 4
 	interrupted := 0
 	for k := range kills {
-		p.publish(t, all[k*len(all)/kills:(k+1)*len(all)/kills], byID)
+		p.publishBatches(t, all[k*len(all)/kills:(k+1)*len(all)/kills], 100)
 		before := p.consumerInfo(t)
-		proc := procs.StartProcess(t, bin, p.env, "--batch", "500", "--flush-interval", "100ms")
-		// Kill it a random moment after it began acknowledging.
+		proc := procs.StartProcess(t, bin, p.env, "--batch", "200", "--flush-interval", "100ms")
+		// Kill it a random moment after it took its first messages (fetched,
+		// not yet acknowledged: between fetch, insert, refresh and ack).
 		deadline := time.Now().Add(30 * time.Second)
-		for info := before; info == nil || before != nil && info.AckFloor.Stream == before.AckFloor.Stream; info = p.consumerInfo(t) {
+		for info := before; info == nil || info.NumAckPending == 0 && (before == nil || info.AckFloor.Stream == before.AckFloor.Stream); info = p.consumerInfo(t) {
 			if time.Now().After(deadline) {
-				t.Fatal("the aggregate process did not start acknowledging within 30 s")
+				t.Fatal("the aggregate process did not take messages within 30 s")
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		if err := proc.Cmd.Process.Kill(); err != nil {
 			t.Fatalf("kill %d: %v", k, err)
 		}
@@ -76,7 +77,8 @@ func TestResendAfterDedupWindow(t *testing.T) {
 	checkWorkload(t, svc, all)
 }
 
-// ClickHouse stopped mid-stream for a while, then started: the aggregate
+// ClickHouse stopped mid-stream for a while, then started (events in batch
+// messages of 100, as ingest forwards them): the aggregate
 // waits (not ready, memory bounded by its batch and queue), loses nothing,
 // catches up, and the report is exact.
 func TestClickHouseOutage(t *testing.T) {
@@ -88,12 +90,12 @@ func TestClickHouseOutage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	all := chstoretest.Workload(rng, 1500, day0, "o-")
 	half := len(all) / 2
-	p.publish(t, all[:half], byID)
+	p.publishBatches(t, all[:half], 100)
 	svc := startAggregate(t, p.env)
 	p.drained(t, time.Minute)
 
 	ch.Stop()
-	p.publish(t, all[half:], byID)
+	p.publishBatches(t, all[half:], 100)
 	// Barrier: the aggregate met the outage with events in hand (a batch it
 	// cannot insert), and its readiness says so.
 	svc.WaitLog(t, 30*time.Second, `"dependency":"clickhouse"`)

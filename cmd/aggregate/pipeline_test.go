@@ -63,6 +63,23 @@ func (p *pipeline) publish(t *testing.T, evs []events.Event, msgID func(*events.
 	streams.PublishEach(t, p.js, p.names.AnalyticsSubject, evs, msgID)
 }
 
+// publishBatches puts events on the analytics stream as ingest forwards
+// them: batch messages of up to perMessage events of one type.
+func (p *pipeline) publishBatches(t *testing.T, evs []events.Event, perMessage int) {
+	t.Helper()
+	msgs, err := events.Pack(p.names.AnalyticsSubject, events.MessageLimits{Events: perMessage}, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for start := 0; start < len(msgs); start += 256 {
+		if err := events.PublishAll(ctx, p.js, msgs[start:min(start+256, len(msgs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func byID(e *events.Event) string { return e.ID }
 
 // dedupWindow is JetStream's message-id window in the tests that resend: the
