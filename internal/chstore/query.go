@@ -193,122 +193,109 @@ type VariantCounts struct {
 	Multiple    int64
 }
 
-const countsUsersSQL = `
-SELECT variant, countIf(NOT multi), countIf(multi)
+// A report reads user_state and user_metric in one SELECT. A refresh
+// writes both through two materialized views of one INSERT, which are not
+// atomic together, and a later refresh can land between two reads: two
+// queries could see a user's user_metric row (a converter) without their
+// user_state row, or each at another version (one switched, the other not),
+// and count more converters than users. So every query below is driven by
+// user_state FINAL: each user's variant, first day and switch come from
+// there, never from user_metric's copies, and user_metric's per-user
+// figures are joined to those rows (a converter counts only if the same
+// read counts them as a user).
+//
+// The join is written `ANY LEFT JOIN (subquery) USING (user_id)`, the form
+// ClickHouse 18.16 accepts and current releases keep: a user without a row
+// in user_metric reads its figures as 0 and its arrays as empty, because
+// join_use_nulls is 0 by default on both (see docs/clickhouse.md).
+
+// countsSQL counts, per variant, the users first exposed in [from, to] and
+// the metric's figures of those of them not exposed to a second variant by
+// `to`; %s is the right side's per-user figures c (conversions), s (value)
+// and metric_last (the row's last conversion day: see Counts).
+const countsSQL = `
+SELECT variant, countIf(NOT multi), countIf(multi),
+       countIf(NOT multi AND c > 0), sumIf(c, NOT multi), sumIf(s, NOT multi), sumIf(s * s, NOT multi),
+       toString(max(metric_last))
 FROM (
-    SELECT variant, first_day, switched = 1 AND switch_day <= toDate(?) AS multi
+    SELECT user_id, variant, first_day, switched = 1 AND switch_day <= toDate(?) AS multi
     FROM user_state FINAL
     WHERE experiment = ?
-)
+) ANY LEFT JOIN (
+    SELECT user_id, %s, last_day AS metric_last
+    FROM user_metric FINAL
+    WHERE experiment = ? AND conversion_type = ?
+) USING (user_id)
 WHERE first_day >= toDate(?) AND first_day <= toDate(?)
 GROUP BY variant`
 
-const countsMetricSQL = `
-SELECT variant, countIf(c > 0), sum(c), sum(s), sum(s * s)
-FROM (
-    SELECT variant, first_day, switched, switch_day,
+// countsDaysSQL sums each user's days up to `to`.
+var countsDaysSQL = fmt.Sprintf(countsSQL, `
            arraySum(arrayFilter((n, d) -> d <= toDate(?), counts, days)) AS c,
-           arraySum(arrayFilter((x, d) -> d <= toDate(?), sums, days)) AS s
-    FROM user_metric FINAL
-    WHERE experiment = ? AND conversion_type = ?
-)
-WHERE first_day >= toDate(?) AND first_day <= toDate(?) AND NOT (switched = 1 AND switch_day <= toDate(?))
-GROUP BY variant`
+           arraySum(arrayFilter((x, d) -> d <= toDate(?), sums, days)) AS s`)
 
-// countsTotalsSQL is countsMetricSQL for a range that ends on or after
-// every user's last conversion day: the per-user totals, no arrays.
-const countsTotalsSQL = `
-SELECT variant, count(), sum(total_count), sum(total_sum), sum(total_sum * total_sum)
-FROM (
-    SELECT variant, first_day, switched, switch_day, total_count, total_sum
-    FROM user_metric FINAL
-    WHERE experiment = ? AND conversion_type = ?
-)
-WHERE first_day >= toDate(?) AND first_day <= toDate(?) AND NOT (switched = 1 AND switch_day <= toDate(?))
-GROUP BY variant`
+// countsTotalsSQL is countsDaysSQL for a range that ends on or after every
+// user's last conversion day: the per-user totals, no arrays.
+var countsTotalsSQL = fmt.Sprintf(countsSQL, `total_count AS c, total_sum AS s`)
 
 // Counts returns the figures of every variant with users first exposed in
-// [from, to], sorted by variant name. The two queries (users, and the
-// metric's conversions) run concurrently.
+// [from, to], sorted by variant name, from one read of the state.
 func (s *Store) Counts(ctx context.Context, key, metric string, from, to time.Time) ([]VariantCounts, error) {
 	f, t := from.Format(DateLayout), to.Format(DateLayout)
 	ctx = finalSettings(ctx)
-	byVariant := map[string]*VariantCounts{}
-	get := func(v string) *VariantCounts {
-		if byVariant[v] == nil {
-			byVariant[v] = &VariantCounts{Variant: v}
-		}
-		return byVariant[v]
-	}
-	type metricRow struct {
-		variant           string
-		converters, conv  uint64
-		valueSum, valueSq float64
-	}
-	var users []VariantCounts
-	var conv []metricRow
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		rows, err := s.conn.Query(gctx, countsUsersSQL, t, key, f, t)
-		if err != nil {
-			return fmt.Errorf("count users: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var v string
-			var n, m uint64
-			if err := rows.Scan(&v, &n, &m); err != nil {
-				return fmt.Errorf("count users: %w", err)
-			}
-			users = append(users, VariantCounts{Variant: v, Users: int64(n), Multiple: int64(m)})
-		}
-		return rows.Err()
-	})
+	totals := true
 	if metric != "" {
-		g.Go(func() error {
-			// last_day only grows from one version of a row to the next:
-			// max over every version is the newest's.
-			var last string
-			if err := s.conn.QueryRow(gctx, `SELECT toString(max(last_day)) FROM user_metric WHERE experiment = ? AND conversion_type = ?`,
-				key, metric).Scan(&last); err != nil {
-				return fmt.Errorf("count conversions: %w", err)
-			}
-			query, args := countsMetricSQL, []any{t, t, key, metric, f, t, t}
-			if last <= t {
-				query, args = countsTotalsSQL, []any{key, metric, f, t, t}
-			}
-			rows, err := s.conn.Query(gctx, query, args...)
-			if err != nil {
-				return fmt.Errorf("count conversions: %w", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var r metricRow
-				if err := rows.Scan(&r.variant, &r.converters, &r.conv, &r.valueSum, &r.valueSq); err != nil {
-					return fmt.Errorf("count conversions: %w", err)
-				}
-				conv = append(conv, r)
-			}
-			return rows.Err()
-		})
+		// last_day only grows from one version of a row to the next: max
+		// over every version, without FINAL, is the newest's. It only picks
+		// the query; the query itself says whether the totals it read were
+		// the right ones.
+		var last string
+		if err := s.conn.QueryRow(ctx, `SELECT toString(max(last_day)) FROM user_metric WHERE experiment = ? AND conversion_type = ?`,
+			key, metric).Scan(&last); err != nil {
+			return nil, fmt.Errorf("count conversions: %w", err)
+		}
+		totals = last <= t
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	out, last, err := s.counts(ctx, totals, key, metric, f, t)
+	if err == nil && totals && last > t {
+		// A refresh since the check brought a conversion after `to` into
+		// the totals this read used: read the days instead.
+		out, _, err = s.counts(ctx, false, key, metric, f, t)
 	}
-	for _, u := range users {
-		c := get(u.Variant)
-		c.Users, c.Multiple = u.Users, u.Multiple
+	return out, err
+}
+
+// counts runs countsTotalsSQL (totals) or countsDaysSQL, and returns with
+// the figures the latest last_day of the metric rows it read (of the users
+// it counts).
+func (s *Store) counts(ctx context.Context, totals bool, key, metric, f, t string) ([]VariantCounts, string, error) {
+	query, args := countsDaysSQL, []any{t, key, t, t, key, metric, f, t}
+	if totals {
+		query, args = countsTotalsSQL, []any{t, key, key, metric, f, t}
 	}
-	for _, r := range conv {
-		c := get(r.variant)
-		c.Converters, c.Conversions, c.ValueSum, c.ValueSumSq = int64(r.converters), int64(r.conv), r.valueSum, r.valueSq
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("count users and conversions: %w", err)
 	}
-	out := make([]VariantCounts, 0, len(byVariant))
-	for _, c := range byVariant {
-		out = append(out, *c)
+	defer rows.Close()
+	var out []VariantCounts
+	last := ""
+	for rows.Next() {
+		var c VariantCounts
+		var users, multiple, converters, conversions uint64
+		var rowLast string
+		if err := rows.Scan(&c.Variant, &users, &multiple, &converters, &conversions, &c.ValueSum, &c.ValueSumSq, &rowLast); err != nil {
+			return nil, "", fmt.Errorf("count users and conversions: %w", err)
+		}
+		c.Users, c.Multiple, c.Converters, c.Conversions = int64(users), int64(multiple), int64(converters), int64(conversions)
+		out = append(out, c)
+		last = max(last, rowLast)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("count users and conversions: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Variant < out[j].Variant })
-	return out, nil
+	return out, last, nil
 }
 
 // DayDelta is how one variant's figures change on one day of a cumulative
@@ -329,30 +316,20 @@ type DayDelta struct {
 	ValueSumSq  float64
 }
 
-const dailyUsersSQL = `
-SELECT variant, toString(day), sum(du), sum(dm)
+// dailySQL gives, per user of user_state first exposed in [from, to], one
+// change per day: the user's own (+1 user on the first day; on the switch
+// day, −1 user and +1 multiple) followed by their conversions' (as far as
+// the switch, which takes them back), all summed per variant and day. The
+// metric's days are sorted on the join's right side, which holds only the
+// users with conversions, rather than after it, for every user.
+const dailySQL = `
+SELECT variant, toString(day), sum(du), sum(dm), sum(dk), sum(dc), sum(ds), sum(dq)
 FROM (
-    SELECT variant, first_day, switch_day, toUInt8(switched = 1 AND switch_day <= toDate(?)) AS sw
-    FROM user_state FINAL
-    WHERE experiment = ?
-)
-ARRAY JOIN
-    arrayConcat([first_day], arraySlice([switch_day], 1, sw)) AS day,
-    arrayConcat([toInt64(1)], arraySlice([toInt64(-1)], 1, sw)) AS du,
-    arrayConcat([toInt64(0)], arraySlice([toInt64(1)], 1, sw)) AS dm
-WHERE first_day >= toDate(?) AND first_day <= toDate(?)
-GROUP BY variant, day`
-
-const dailyMetricSQL = `
-SELECT variant, toString(day), sum(dk), sum(dc), sum(ds), sum(dq)
-FROM (
-    SELECT variant, first_day,
-           toUInt8(switched = 1 AND switch_day <= toDate(?)) AS sw,
+    SELECT variant,
            if(sw = 1, switch_day, toDate(?) + 1) AS cut,
-           arraySort(days) AS sd,
            arrayFilter(d -> d < cut, sd) AS kd,
-           arrayFilter((n, d) -> d < cut, arraySort((n, d) -> d, counts, days), sd) AS kc,
-           arrayFilter((x, d) -> d < cut, arraySort((x, d) -> d, sums, days), sd) AS ks,
+           arrayFilter((n, d) -> d < cut, sc, sd) AS kc,
+           arrayFilter((x, d) -> d < cut, ss, sd) AS ks,
            arrayCumSum(ks) AS cum,
            arraySlice(arrayDifference(arrayConcat([0.], arrayMap(x -> x * x, cum))), 2) AS dq0,
            toUInt8(sw = 1 AND length(kd) > 0) AS back,
@@ -362,57 +339,53 @@ FROM (
            arrayConcat(arrayMap(i -> toInt64(i = 1), arrayEnumerate(kd)), arraySlice([toInt64(-1)], 1, back)) AS ek,
            arrayConcat(arrayMap(n -> toInt64(n), kc), arraySlice([-toInt64(tc)], 1, back)) AS ec,
            arrayConcat(ks, arraySlice([-ts], 1, back)) AS es,
-           arrayConcat(dq0, arraySlice([-(ts * ts)], 1, back)) AS eq
-    FROM user_metric FINAL
-    WHERE experiment = ? AND conversion_type = ?
+           arrayConcat(dq0, arraySlice([-(ts * ts)], 1, back)) AS eq,
+           arrayConcat([first_day], arraySlice([switch_day], 1, sw)) AS ud,
+           arrayMap(d -> toInt64(0), ud) AS uzero,
+           arrayMap(d -> toInt64(0), ed) AS mzero,
+           arrayMap(d -> 0., ud) AS uzerof,
+           arrayConcat(ud, ed) AS all_day,
+           arrayConcat([toInt64(1)], arraySlice([toInt64(-1)], 1, sw), mzero) AS all_du,
+           arrayConcat([toInt64(0)], arraySlice([toInt64(1)], 1, sw), mzero) AS all_dm,
+           arrayConcat(uzero, ek) AS all_dk,
+           arrayConcat(uzero, ec) AS all_dc,
+           arrayConcat(uzerof, es) AS all_ds,
+           arrayConcat(uzerof, eq) AS all_dq
+    FROM (
+        SELECT user_id, variant, first_day, switch_day, toUInt8(switched = 1 AND switch_day <= toDate(?)) AS sw
+        FROM user_state FINAL
+        WHERE experiment = ?
+    ) ANY LEFT JOIN (
+        SELECT user_id, arraySort(days) AS sd, arraySort((n, d) -> d, counts, days) AS sc, arraySort((x, d) -> d, sums, days) AS ss
+        FROM user_metric FINAL
+        WHERE experiment = ? AND conversion_type = ?
+    ) USING (user_id)
+    WHERE first_day >= toDate(?) AND first_day <= toDate(?)
 )
-ARRAY JOIN ed AS day, ek AS dk, ec AS dc, es AS ds, eq AS dq
-WHERE first_day >= toDate(?) AND first_day <= toDate(?)
+ARRAY JOIN all_day AS day, all_du AS du, all_dm AS dm, all_dk AS dk, all_dc AS dc, all_ds AS ds, all_dq AS dq
 GROUP BY variant, day`
 
 // Daily returns the per-day changes of every variant's figures over [from,
-// to] (see DayDelta), in no particular order.
+// to] (see DayDelta), in no particular order, from one read of the state.
 func (s *Store) Daily(ctx context.Context, key, metric string, from, to time.Time) ([]DayDelta, error) {
 	f, t := from.Format(DateLayout), to.Format(DateLayout)
-	ctx = finalSettings(ctx)
-	var users, conv []DayDelta
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		rows, err := s.conn.Query(gctx, dailyUsersSQL, t, key, f, t)
-		if err != nil {
-			return fmt.Errorf("daily users: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var d DayDelta
-			if err := rows.Scan(&d.Variant, &d.Day, &d.Users, &d.Multiple); err != nil {
-				return fmt.Errorf("daily users: %w", err)
-			}
-			users = append(users, d)
-		}
-		return rows.Err()
-	})
-	if metric != "" {
-		g.Go(func() error {
-			rows, err := s.conn.Query(gctx, dailyMetricSQL, t, t, key, metric, f, t)
-			if err != nil {
-				return fmt.Errorf("daily conversions: %w", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var d DayDelta
-				if err := rows.Scan(&d.Variant, &d.Day, &d.Converters, &d.Conversions, &d.ValueSum, &d.ValueSumSq); err != nil {
-					return fmt.Errorf("daily conversions: %w", err)
-				}
-				conv = append(conv, d)
-			}
-			return rows.Err()
-		})
+	rows, err := s.conn.Query(finalSettings(ctx), dailySQL, t, t, key, key, metric, f, t)
+	if err != nil {
+		return nil, fmt.Errorf("daily users and conversions: %w", err)
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+	defer rows.Close()
+	var out []DayDelta
+	for rows.Next() {
+		var d DayDelta
+		if err := rows.Scan(&d.Variant, &d.Day, &d.Users, &d.Multiple, &d.Converters, &d.Conversions, &d.ValueSum, &d.ValueSumSq); err != nil {
+			return nil, fmt.Errorf("daily users and conversions: %w", err)
+		}
+		out = append(out, d)
 	}
-	return append(users, conv...), nil
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("daily users and conversions: %w", err)
+	}
+	return out, nil
 }
 
 // weights reads the splits the experiment's exposures carried: the latest
