@@ -68,10 +68,11 @@ func (l MessageLimits) withDefaults() MessageLimits {
 // refuses it alone.
 func (l MessageLimits) Fit(nc *nats.Conn) MessageLimits {
 	l = l.withDefaults()
-	if nc == nil {
-		return l
+	mp := unknownMaxPayload // before the first connection the server's limit is not known
+	if nc != nil && nc.MaxPayload() > 0 {
+		mp = int(nc.MaxPayload())
 	}
-	if mp := int(nc.MaxPayload()) - headerRoom; mp > 0 && mp < l.Bytes {
+	if mp -= headerRoom; mp > 0 && mp < l.Bytes {
 		l.Bytes = mp
 	}
 	return l
@@ -79,6 +80,12 @@ func (l MessageLimits) Fit(nc *nats.Conn) MessageLimits {
 
 // headerRoom is what a batch's headers and framing take at most.
 const headerRoom = 256
+
+// unknownMaxPayload is what Fit assumes before the client has ever
+// connected (flagd buffering exposures while NATS is away at its start): a
+// modest size, so that no batch packed then is over a small server's limit
+// (which would refuse it whole).
+const unknownMaxPayload = 64 << 10
 
 // Message is one stream message ready to publish.
 type Message struct {
