@@ -19,6 +19,7 @@ import (
 	"github.com/flagstream/flagstream/internal/config"
 	"github.com/flagstream/flagstream/internal/report"
 	"github.com/flagstream/flagstream/migrations"
+	"github.com/flagstream/flagstream/pkg/flags"
 	"github.com/flagstream/flagstream/pkg/stats"
 )
 
@@ -140,18 +141,70 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	return err
 }
 
+const rebuildUsage = "usage: aggregate rebuild --experiment <experiment> [--chunk 10000]"
+
+// runRebuild recomputes an experiment's per-user state from the raw events
+// (chstore.Store.Rebuild): for a changed definition of the state, or after
+// an incident that lost refreshes. It may run while the aggregator consumes,
+// and again.
+func runRebuild(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	var experiment string
+	var chunk int
+	cfg, rest, err := config.ParseArgs("aggregate rebuild", args, getenv, func(f *flag.FlagSet) {
+		f.StringVar(&experiment, "experiment", "", "the experiment whose state to recompute")
+		f.IntVar(&chunk, "chunk", chstore.DefaultRebuildChunk, "users refreshed per ClickHouse statement")
+	})
+	if err != nil {
+		return err
+	}
+	if experiment == "" || len(rest) > 0 {
+		return errors.New(rebuildUsage)
+	}
+	if err := flags.CheckKey(experiment); err != nil {
+		return fmt.Errorf("aggregate rebuild: experiment %w", err)
+	}
+	if chunk < 1 {
+		return fmt.Errorf("aggregate rebuild: --chunk %d: at least 1", chunk)
+	}
+	start := time.Now()
+	var n int
+	// No overall deadline: a large experiment may take longer than the
+	// minute the other commands get. Each statement is still bounded (the
+	// driver's read timeout, 5 minutes by default), and an interrupt
+	// cancels it; the chunks done by then stay done.
+	err = onClickHouseWithin(ctx, cfg.ClickHouseDSN, 0, func(ctx context.Context, conn driver.Conn) (err error) {
+		n, err = chstore.New(conn).Rebuild(ctx, experiment, chunk, func(done, total int) {
+			fmt.Fprintf(out, "%s: %d of %d users\n", experiment, done, total)
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "rebuilt %d users of %s in %.1fs\n", n, experiment, time.Since(start).Seconds())
+	return err
+}
+
 // onClickHouse runs fn on a connection to the ClickHouse at dsn, giving it a
 // minute: what the commands run once against ClickHouse share. An error
 // fn's request causes (report.ErrInvalid, chstore.ErrNotFound) comes back as
 // is; any other names the server, its secrets redacted.
 func onClickHouse(ctx context.Context, dsn string, fn func(context.Context, driver.Conn) error) error {
+	return onClickHouseWithin(ctx, dsn, time.Minute, fn)
+}
+
+// onClickHouseWithin is onClickHouse giving fn limit (0: no limit of its own).
+func onClickHouseWithin(ctx context.Context, dsn string, limit time.Duration, fn func(context.Context, driver.Conn) error) error {
 	conn, err := chconn.Open(dsn)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
 	err = fn(ctx, conn)
 	if err == nil || errors.Is(err, report.ErrInvalid) || errors.Is(err, chstore.ErrNotFound) {
 		return err

@@ -7,6 +7,7 @@
 //	aggregate report <experiment> ...   a report from ClickHouse, as a table, JSON or CSV
 //	aggregate stats [--format f] < in   the statistics of POST /v1/stats for a JSON body
 //	aggregate migrate                   apply the ClickHouse migrations and exit
+//	aggregate rebuild --experiment K    recompute an experiment's per-user state from the raw events
 //	aggregate healthcheck               exit 0 if the service's /readyz answers 200 (for containers)
 package main
 
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return runStats(args[1:], stdin, out)
 		case "migrate":
 			return runMigrate(ctx, args[1:], getenv, out)
+		case "rebuild":
+			return runRebuild(ctx, args[1:], getenv, out)
 		case "help", "-h", "--help":
 			if _, err := fmt.Fprint(out, usage, "\n"); err != nil {
 				return err
@@ -63,6 +66,8 @@ const usage = `usage:
                    [--confidence c] [--control v] [--weights 50,50] [--format table|json|csv]
   aggregate stats [--format table|json] < counts.json
   aggregate migrate                         apply the ClickHouse migrations and exit
+  aggregate rebuild --experiment K [--chunk 10000]
+                                            recompute K's per-user state from the raw events
   aggregate healthcheck                     exit 0 if the service at --http-addr is ready (GET /readyz)
 Every command takes --clickhouse-dsn (FLAGSTREAM_CLICKHOUSE_DSN) and the other shared flags.
 `
@@ -90,7 +95,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (subcommands: serve, report, stats, migrate, healthcheck)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: serve, report, stats, migrate, rebuild, healthcheck)", fs.Arg(0))
 	}
 	if o.batch < 1 || o.queue < 1 || o.flush <= 0 || o.ackWait <= 0 || o.opTimeout <= 0 {
 		return errors.New("batch and queue must be at least 1, and durations positive")
