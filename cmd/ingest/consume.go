@@ -35,9 +35,7 @@ type consumer struct {
 	log      zerolog.Logger
 	fetch    int // bytes of raw messages per fetch
 	workers  int
-	window   events.Window
 	ackWait  time.Duration
-	message  events.MessageLimits // of the batches forwarded
 }
 
 func (c *consumer) config() jetstream.ConsumerConfig {
@@ -250,7 +248,7 @@ func (c *consumer) count(ctx context.Context, b *fetched) error {
 func (c *consumer) forward(ctx context.Context, b *fetched) error {
 	start := time.Now()
 	defer func() { c.metrics.natsLatency.Observe(time.Since(start).Seconds()) }()
-	packer := events.NewPacker(c.names.AnalyticsSubject, c.message.Fit(c.js.Conn()))
+	packer := events.NewPacker(c.names.AnalyticsSubject, events.MessageLimits{}.Fit(c.js.Conn()))
 	var out []events.Message
 	var scratch []byte
 	var sent [len(events.Types)]int

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	c := &consumer{js: forwardJS, names: names, counters: counters, metrics: m, log: log,
-		fetch: o.fetch, workers: o.workers, window: window, ackWait: o.ackWait}
+		fetch: o.fetch, workers: o.workers, ackWait: o.ackWait}
 	a := &api{raw: jetStreamRaw{js: js, names: names}, counters: counters, tokens: tokens, metrics: m, window: window}
 
 	g, ctx := errgroup.WithContext(ctx)
